@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Formatting and clippy, for the host and for wasm32-wasip1 (the filter's target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/deps.sh
+ensure_rust_targets
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p trueip --target wasm32-wasip1 --locked -- -D warnings

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every trueip test on this machine, installing what the tests need first.
+# This is the README's second command and what CI runs; keep it the single entry point.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/deps.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+ensure_rust_targets
+ensure_debian_packages
+
+step "workspace tests (core, vectors, CLI, proxy over loopback)"
+cargo test --workspace --all-targets --locked

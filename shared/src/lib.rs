@@ -1,0 +1,5 @@
+//! trueip: the real client IP behind proxies, decided under explicit trust rules.
+//!
+//! This crate is pure logic with no I/O, so the same decision runs in the Envoy/Istio
+//! proxy-wasm filter, in the native proxy and in the `trueip explain` tool.
+#![forbid(unsafe_code)]
