@@ -4,6 +4,9 @@
 //! proxy-wasm filter, in the native proxy and in the `trueip explain` tool.
 #![forbid(unsafe_code)]
 
+pub mod cursor;
+pub mod proxy_protocol;
+
 // Temporary until the core branch lands `config/`: the proxy-owned listener and admin sections.
 pub mod config {
     pub mod admin;
