@@ -233,8 +233,9 @@ async fn read_header<S: AsyncRead + Unpin>(
                 }
                 break (arrival_of(&decoded.header), decoded.consumed);
             }
-            Err(DecodeError::Incomplete { .. }) => {
-                if r.buf.len() >= r.cap {
+            Err(DecodeError::Incomplete { needed }) => {
+                // A v2 length field announcing more than the cap is refused before reading it.
+                if r.buf.len().saturating_add(needed) > r.cap {
                     return Err(ProxyError::TooLarge { cap: r.cap });
                 }
                 if !r.read_more().await? {
