@@ -144,6 +144,8 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                // Settings as of now: a reload that landed while we waited in accept applies.
+                let state = settings.borrow().clone();
                 let stop = stop.clone();
                 conns.spawn(async move {
                     let _permit = permit;
