@@ -320,6 +320,11 @@ async fn send_private(
             sender
         }
     };
+    // A bare connection sends the URI as given; the pool would have reduced it to origin form.
+    let mut req = req;
+    if let Some(pq) = req.uri().path_and_query().cloned() {
+        *req.uri_mut() = Uri::from(pq);
+    }
     sender
         .ready()
         .await
