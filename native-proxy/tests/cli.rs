@@ -19,12 +19,13 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    let parsed = serde_json::from_slice(&out.stdout);
+    assert!(
+        parsed.is_ok(),
+        "stdout is not JSON: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    parsed.unwrap_or_default()
 }
 
 #[test]
