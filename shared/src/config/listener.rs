@@ -88,9 +88,10 @@ pub enum AccessLog {
     On,
 }
 
-/// The upstream of an `http` or `tcp` listener.
+/// The upstream of an `http` or `tcp` listener: an object, or just the address as a string
+/// (`"upstream": "127.0.0.1:9000"`), which takes every default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct Upstream {
     /// The upstream socket address (an IP literal and port).
     pub address: SocketAddr,
@@ -111,6 +112,39 @@ pub struct Upstream {
         rename = "response_timeout_ms"
     )]
     pub response_timeout: Duration,
+}
+
+impl<'de> Deserialize<'de> for Upstream {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Upstream;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an upstream address such as \"127.0.0.1:9000\" or an upstream object")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Upstream, E> {
+                let address = s
+                    .parse()
+                    .map_err(|_| E::custom(format!("not a socket address (IP:port): {s:?}")))?;
+                Ok(Upstream {
+                    address,
+                    proxy_protocol: SendProxy::default(),
+                    connect_timeout: default_connect_timeout(),
+                    response_timeout: default_response_timeout(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Upstream, A::Error> {
+                Upstream::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Upstream {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Upstream::serialize(self, s)
+    }
 }
 
 fn default_connect_timeout() -> Duration {
