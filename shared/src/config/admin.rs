@@ -9,5 +9,6 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin listener (metrics, health).
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
 }

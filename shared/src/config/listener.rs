@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// Address to bind.
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
     /// What the listener speaks.
     pub protocol: ListenerProtocol,
     /// Where to forward.
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub upstream: SocketAddr,
 }
 
