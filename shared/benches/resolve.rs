@@ -118,5 +118,13 @@ fn bench_other_sources(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_xff, bench_other_sources);
+/// A yardstick measured in the same run: the standard library parsing one IPv4 address. BENCHMARKS.md reports
+/// resolution as a multiple of it, which stays meaningful on a loaded machine.
+fn bench_baseline(c: &mut Criterion) {
+    c.bench_function("baseline/std-parse-ipv4", |b| {
+        b.iter(|| black_box("203.0.113.9").parse::<std::net::IpAddr>())
+    });
+}
+
+criterion_group!(benches, bench_baseline, bench_xff, bench_other_sources);
 criterion_main!(benches);

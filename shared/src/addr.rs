@@ -165,6 +165,7 @@ pub(crate) fn trim_ows(mut raw: &[u8]) -> &[u8] {
     raw
 }
 
+#[inline]
 pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, AddrError<'_>> {
     let s = trim_ows(raw);
     if s.is_empty() {
@@ -209,6 +210,7 @@ pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, A
 
 /// A strict dotted quad at the start of `s` (four decimal octets, 0 to 255, no leading zeros), and what follows
 /// it. Hand-written because it runs once per hop: one pass, no UTF-8 check, no allocation.
+#[inline]
 fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
     let mut octets = [0u8; 4];
     let mut rest = s;
@@ -258,6 +260,7 @@ fn parse_v6_with_zone<'a>(s: &'a [u8], whole: &'a [u8]) -> Result<Ipv6Addr, Addr
         .ok_or(AddrError::NotAnAddress(Escaped(whole)))
 }
 
+#[inline]
 fn parse_port<'a>(
     port: &'a [u8],
     whole: &'a [u8],

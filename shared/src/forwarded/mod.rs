@@ -123,6 +123,7 @@ impl From<AddrError<'_>> for EntryErrorKind {
 ///
 /// `unknown` and `_token` may carry a port (`unknown:80`, RFC 7239 `node = nodename [ ":" node-port ]`); the port
 /// is ignored since the node is opaque either way.
+#[inline]
 pub(crate) fn parse_node(raw: &[u8], ports: PortSyntax) -> Result<Node, EntryErrorKind> {
     let s = trim_ows(raw);
     // Only the opaque forms need a look at the name before a port; addresses go straight to the address parser.
