@@ -98,6 +98,7 @@ pub enum AccessLog {
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct Upstream {
     /// The upstream socket address (an IP literal and port).
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
     /// Whether each upstream connection starts with a PROXY header carrying the client.
     #[serde(default)]
@@ -127,9 +128,11 @@ impl<'de> Deserialize<'de> for Upstream {
                 f.write_str("an upstream address such as \"127.0.0.1:9000\" or an upstream object")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Upstream, E> {
-                let address = s
-                    .parse()
-                    .map_err(|_| E::custom(format!("not a socket address (IP:port): {s:?}")))?;
+                let address = s.parse().map_err(|_| {
+                    E::custom(format!(
+                        "not a socket address (ip:port or [ipv6]:port): {s:?}"
+                    ))
+                })?;
                 Ok(Upstream {
                     address,
                     proxy_protocol: SendProxy::default(),
@@ -509,6 +512,7 @@ impl TryFrom<RawProxyPolicy> for ProxyPolicy {
 struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     address: SocketAddr,
     protocol: ListenerProtocol,
     #[serde(default)]
