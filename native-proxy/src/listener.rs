@@ -250,11 +250,21 @@ async fn serve_connection(
         local,
         arrival,
     });
+    if replay.is_empty() && first == FirstSpeaker::Client {
+        // An idle client costs only this small task until it sends something; the protocol
+        // state below (hyper's connection, several KiB) is allocated when there is work.
+        let mut draining = stop.clone();
+        tokio::select! {
+            _ = stream.readable() => {}
+            // Shutting down: an idle connection has nothing to finish.
+            () = crate::server::stopped(&mut draining) => return,
+        }
+    }
     let io = Rewind::new(replay, stream);
     match &state.config.kind {
-        ListenerKind::Http(_) => http_proxy::serve(state.clone(), conn, io, stop).await,
-        ListenerKind::Echo => echo::serve(state.clone(), conn, io, stop).await,
-        ListenerKind::Tcp(t) => tcp::relay(state.clone(), &t.upstream, conn, io).await,
+        ListenerKind::Http(_) => Box::pin(http_proxy::serve(state.clone(), conn, io, stop)).await,
+        ListenerKind::Echo => Box::pin(echo::serve(state.clone(), conn, io, stop)).await,
+        ListenerKind::Tcp(t) => Box::pin(tcp::relay(state.clone(), &t.upstream, conn, io)).await,
         _ => tracing::error!(listener = %state.label, "listener kind not served by this build"),
     }
 }

@@ -355,8 +355,9 @@ struct Reader<'s, S> {
 impl<S: AsyncRead + Unpin> Reader<'_, S> {
     /// Reads once; `false` on EOF.
     async fn read_more(&mut self) -> io::Result<bool> {
-        // Read in modest chunks: the header is small, and what comes after is replayed anyway.
-        let want = self.cap.saturating_sub(self.buf.len()).clamp(64, 4096);
+        // Small reads: most headers fit in one (v1 is at most 107 bytes, a v2 header with a few
+        // TLVs about 100), and an idle connection then holds half a KiB, not the size cap.
+        let want = self.cap.saturating_sub(self.buf.len()).clamp(16, 512);
         self.buf.reserve(want);
         let n = self.stream.read_buf(&mut self.buf).await?;
         Ok(n > 0)
