@@ -8,7 +8,7 @@
 use core::net::{IpAddr, SocketAddr};
 
 use super::{
-    Addresses, Command, DecodeError, Decoded, Excerpt, Header, Transport, V1_MAX_LEN, Version,
+    Command, DecodeError, Decoded, Endpoints, Excerpt, Header, Transport, V1_MAX_LEN, Version,
 };
 use crate::cursor::Cursor;
 
@@ -28,12 +28,12 @@ const MAX_ADDRESS_LEN: usize = 45;
 pub fn decode_v1(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let window = buf.get(..V1_MAX_LEN).unwrap_or(buf);
     match parse_line(&mut Cursor::new(window)) {
-        Ok((transport, addresses, consumed)) => Ok(Decoded {
+        Ok((transport, endpoints, consumed)) => Ok(Decoded {
             header: Header {
                 version: Version::V1,
                 command: Command::Proxy,
                 transport,
-                addresses,
+                endpoints,
                 tlvs: &[],
             },
             consumed,
@@ -66,7 +66,7 @@ enum End {
     Lf,
 }
 
-fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Addresses, usize), Fail> {
+fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Endpoints<'static>, usize), Fail> {
     literal(c, b"PROXY", |found| DecodeError::NotProxy { found })?;
     literal(c, b" ", |found| DecodeError::V1Syntax {
         expected: "a space after PROXY",
@@ -97,16 +97,19 @@ fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Addresses, usize), Fail>
     literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
     Ok((
         Transport::Stream,
-        Addresses::Inet {
-            source: SocketAddr::new(source, source_port),
-            destination: SocketAddr::new(destination, destination_port),
-        },
+        Endpoints::from_socket_addrs(
+            SocketAddr::new(source, source_port),
+            SocketAddr::new(destination, destination_port),
+        ),
         c.position(),
     ))
 }
 
 /// `UNKNOWN`: the spec tells receivers to ignore whatever precedes the CRLF.
-fn skip_unknown(c: &mut Cursor<'_>, end: End) -> Result<(Transport, Addresses, usize), Fail> {
+fn skip_unknown(
+    c: &mut Cursor<'_>,
+    end: End,
+) -> Result<(Transport, Endpoints<'static>, usize), Fail> {
     let mut end = end;
     loop {
         match end {
@@ -114,7 +117,7 @@ fn skip_unknown(c: &mut Cursor<'_>, end: End) -> Result<(Transport, Addresses, u
             End::Cr => {
                 c.take(1).ok_or(Fail::Short)?;
                 literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
-                return Ok((Transport::Unspec, Addresses::Unspecified, c.position()));
+                return Ok((Transport::Unspec, Endpoints::Unspecified, c.position()));
             }
             End::Space => {
                 c.take(1).ok_or(Fail::Short)?;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::proxy_protocol::decode;
+use crate::proxy_protocol::{Addresses, decode};
 
 fn ok(input: &[u8]) -> Decoded<'_> {
     decode_v1(input).expect("decodes")
@@ -19,7 +19,7 @@ fn tcp4_line_and_trailing_payload() {
     assert_eq!(d.header.transport(), Transport::Stream);
     assert_eq!(
         d.header.addresses(),
-        &Addresses::Inet {
+        Addresses::Inet {
             source: "192.168.0.1:56324".parse().expect("addr"),
             destination: "192.168.0.11:443".parse().expect("addr"),
         }
@@ -37,7 +37,7 @@ fn tcp6_and_unknown() {
     let d = ok(b"PROXY UNKNOWN\r\n");
     assert_eq!(
         (d.consumed, d.header.addresses()),
-        (15, &Addresses::Unspecified)
+        (15, Addresses::Unspecified)
     );
     let d = ok(b"PROXY UNKNOWN ffff::1 whatever 1 2\r\nrest");
     assert_eq!(d.consumed, 36);
