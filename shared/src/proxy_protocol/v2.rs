@@ -26,7 +26,8 @@ pub(crate) const UNIX_LEN: u16 = 216;
 /// [`DecodeError::Incomplete`] while `buf` is a valid prefix (`needed` is exact once the
 /// fixed part is in); [`DecodeError::NotProxy`] when the signature does not match; otherwise
 /// the `V2*` variant naming the problem.
-#[inline]
+// See `decode`: the hot path is small and its callers are few.
+#[inline(always)]
 pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     // The fixed part is read as one array and destructured, so the common path has no
     // per-field bounds checks; fewer than 16 bytes take the byte-by-byte path below. Bytes
