@@ -122,7 +122,17 @@ fn proxy_header_tlvs(buf: &[u8]) -> usize {
     let (h, _) = proxy_header::ProxyHeader::parse(buf, proxy_header::ParseConfig::default())
         .expect("proxy-header decodes");
     black_box(h.proxied_address());
-    h.tlvs().map(|t| black_box(t).is_ok() as usize).sum()
+    let mut n = 0;
+    for tlv in h.tlvs() {
+        if let Ok(proxy_header::Tlv::Ssl(ssl)) = &tlv {
+            n += ssl
+                .tlvs()
+                .map(|s| black_box(s).is_ok() as usize)
+                .sum::<usize>();
+        }
+        n += black_box(tlv).is_ok() as usize;
+    }
+    n
 }
 
 type Parser = fn(&[u8]) -> usize;
