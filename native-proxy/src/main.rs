@@ -17,6 +17,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the proxy (with no --config: a demo listener in front of the built-in echo upstream).
+    Run(cmd::run::Args),
+    /// Run only the echo upstream, answering with the client it saw and the forwarding headers.
+    Echo(cmd::echo::Args),
     /// Show which client IP a request would get, and why.
     Explain(cmd::explain::Args),
     /// Validate a configuration and warn about dangerous settings.
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Echo(args) => cmd::echo::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
     })

@@ -1,7 +1,10 @@
 //! The `trueip` subcommands. Each module owns one subcommand; `main.rs` only dispatches.
 
 pub(crate) mod check_config;
+pub(crate) mod echo;
 pub(crate) mod explain;
+pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod sysexits;
 
 use std::path::Path;
