@@ -133,3 +133,19 @@ fn prefixes_are_incomplete_until_they_cannot_become_valid() {
     assert_eq!(kind(b"PROXY TCP4 1.2.3.4 5.6.7.8 70000"), "v1_bad_port");
     assert_eq!(kind(b"PROXY UDP4"), "v1_bad_protocol");
 }
+
+proptest::proptest! {
+    /// The IPv4 fast path accepts exactly what std's strict parser accepts.
+    #[test]
+    fn ipv4_fast_path_agrees_with_std(text in "[0-9.]{0,18}|([0-9]{1,3}\\.){3}[0-9]{1,3}") {
+        let std: Option<core::net::Ipv4Addr> = text.parse().ok();
+        proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), std);
+    }
+
+    /// Ports are 0..=65535 in decimal without leading zeroes, nothing else.
+    #[test]
+    fn ports_are_canonical_decimals(text in "[0-9+ -]{0,7}") {
+        let canonical = text.parse::<u16>().ok().filter(|p| p.to_string() == text);
+        proptest::prop_assert_eq!(parse_port(text.as_bytes()), canonical);
+    }
+}
