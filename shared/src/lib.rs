@@ -10,7 +10,9 @@
 pub mod access;
 pub mod addr;
 pub mod config;
+pub mod cursor;
 pub mod forwarded;
+pub mod proxy_protocol;
 pub mod resolve;
 pub mod rewrite;
 pub mod trust;
