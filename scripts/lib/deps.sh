@@ -10,7 +10,8 @@ ensure_rust_targets() {
 
 # Debian packages used by tests: real protocol peers and network tooling.
 # Add a package here only when a test needs it.
-TRUEIP_DEBIAN_PACKAGES=()
+# haproxy: PROXY protocol interop tests (send-proxy-v2 / accept-proxy) and the proxy benchmark.
+TRUEIP_DEBIAN_PACKAGES=(haproxy)
 
 ensure_debian_packages() {
     local missing=()
