@@ -505,6 +505,7 @@ impl TryFrom<RawProxyPolicy> for ProxyPolicy {
 struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     address: SocketAddr,
     protocol: ListenerProtocol,
     #[serde(default)]
