@@ -56,6 +56,10 @@ pub struct HttpSettings {
     pub tlv_headers: Vec<TlvHeader>,
     /// Whether one log line is written per request.
     pub access_log: AccessLog,
+    /// A request header that tells the upstream how the client was decided
+    /// (`client=...; port=...; source=...; hop=...; internal=...; spoof=...; fallback=...`), for
+    /// debugging and conformance tests. A client-sent header of that name is always removed.
+    pub decision_header: Option<HeaderName>,
 }
 
 /// Settings for `protocol: "tcp"`.
@@ -94,6 +98,7 @@ pub enum AccessLog {
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct Upstream {
     /// The upstream socket address (an IP literal and port).
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
     /// Whether each upstream connection starts with a PROXY header carrying the client.
     #[serde(default)]
@@ -123,9 +128,11 @@ impl<'de> Deserialize<'de> for Upstream {
                 f.write_str("an upstream address such as \"127.0.0.1:9000\" or an upstream object")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Upstream, E> {
-                let address = s
-                    .parse()
-                    .map_err(|_| E::custom(format!("not a socket address (IP:port): {s:?}")))?;
+                let address = s.parse().map_err(|_| {
+                    E::custom(format!(
+                        "not a socket address (ip:port or [ipv6]:port): {s:?}"
+                    ))
+                })?;
                 Ok(Upstream {
                     address,
                     proxy_protocol: SendProxy::default(),
@@ -518,6 +525,8 @@ struct RawListener {
     tlv_headers: Vec<TlvHeader>,
     #[serde(default)]
     access_log: AccessLog,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decision_header: Option<HeaderName>,
 }
 
 fn default_max_connections() -> NonZeroU32 {
@@ -537,10 +546,13 @@ impl TryFrom<RawListener> for ListenerConfig {
                 upstream: upstream("http")?,
                 tlv_headers: raw.tlv_headers.clone(),
                 access_log: raw.access_log,
+                decision_header: raw.decision_header.clone(),
             }),
             ListenerProtocol::Tcp => {
-                if !raw.tlv_headers.is_empty() {
-                    return Err("tlv_headers needs protocol \"http\"".to_string());
+                if !raw.tlv_headers.is_empty() || raw.decision_header.is_some() {
+                    return Err(
+                        "tlv_headers and decision_header need protocol \"http\"".to_string()
+                    );
                 }
                 ListenerKind::Tcp(TcpSettings {
                     upstream: upstream("tcp")?,
@@ -573,31 +585,23 @@ impl TryFrom<RawListener> for ListenerConfig {
 
 impl From<ListenerConfig> for RawListener {
     fn from(l: ListenerConfig) -> Self {
-        let (protocol, upstream, tlv_headers, access_log) = match l.kind {
-            ListenerKind::Http(h) => (
-                ListenerProtocol::Http,
-                Some(h.upstream),
-                h.tlv_headers,
-                h.access_log,
-            ),
-            ListenerKind::Tcp(t) => (
-                ListenerProtocol::Tcp,
-                Some(t.upstream),
-                Vec::new(),
-                AccessLog::Off,
-            ),
-            ListenerKind::Echo => (ListenerProtocol::Echo, None, Vec::new(), AccessLog::Off),
-        };
-        RawListener {
+        let mut raw = RawListener {
             name: Some(l.name),
             address: l.address,
-            protocol,
+            protocol: l.kind.protocol(),
             proxy_protocol: l.proxy_protocol,
-            upstream,
+            upstream: l.kind.upstream().cloned(),
             max_connections: l.max_connections,
-            tlv_headers,
-            access_log,
+            tlv_headers: Vec::new(),
+            access_log: AccessLog::Off,
+            decision_header: None,
+        };
+        if let ListenerKind::Http(h) = l.kind {
+            raw.tlv_headers = h.tlv_headers;
+            raw.access_log = h.access_log;
+            raw.decision_header = h.decision_header;
         }
+        raw
     }
 }
 
