@@ -10,7 +10,11 @@ ensure_rust_targets() {
 
 # Debian packages used by tests: real protocol peers and network tooling.
 # Add a package here only when a test needs it.
-TRUEIP_DEBIAN_PACKAGES=()
+TRUEIP_DEBIAN_PACKAGES=(
+    # Transparent-proxy tests: namespaces and veths (ip), TPROXY rules (nft, iptables),
+    # capability dropping for the failure-mode test (setpriv, in util-linux).
+    iproute2 nftables iptables util-linux
+)
 
 ensure_debian_packages() {
     local missing=()
