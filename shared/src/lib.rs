@@ -3,3 +3,12 @@
 //! This crate is pure logic with no I/O, so the same decision runs in the Envoy/Istio
 //! proxy-wasm filter, in the native proxy and in the `trueip explain` tool.
 #![forbid(unsafe_code)]
+
+pub mod cursor;
+pub mod proxy_protocol;
+
+// Temporary until the core branch lands `config/`: the proxy-owned listener and admin sections.
+pub mod config {
+    pub mod admin;
+    pub mod listener;
+}

@@ -1,0 +1,14 @@
+//! `admin`: the native proxy's operations endpoint (`/metrics`, `/ready`, `/live`, `/config`).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// The admin listener. Bind it to loopback or a management network: `/config` shows the whole
+/// effective configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Where to serve the admin endpoints.
+    pub address: SocketAddr,
+}
