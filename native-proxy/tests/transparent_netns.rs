@@ -312,3 +312,85 @@ fn missing_return_route_is_reported_as_such() {
         "{line}"
     );
 }
+
+fn proxy_v2_header(source: &str, destination: &str) -> Vec<u8> {
+    use trueip::proxy_protocol::{Addresses, Transport, V2Builder};
+    let addresses = Addresses::Inet {
+        source: source.parse().expect("source"),
+        destination: destination.parse().expect("destination"),
+    };
+    V2Builder::proxy(Transport::Stream, addresses)
+        .encode()
+        .expect("encode PROXY v2")
+}
+
+#[test]
+fn proxy_v2_from_a_load_balancer_becomes_the_source_address_of_a_plain_upstream() {
+    // The go-mmproxy job: the load balancer speaks PROXY v2 to trueip; the server speaks no
+    // PROXY at all, yet its socket's peer is the client named in the header.
+    let mut topo = Topology::new();
+    peer_echo(topo.listen("server", "0.0.0.0:8080"));
+    peer_echo(topo.listen("server", "[::]:8080"));
+    net_setup(&topo, "nft"); // return path: replies to the client's address reach our socket
+    start_tproxy(
+        &mut topo,
+        &[
+            "--listen",
+            "10.200.3.1:15002",
+            "--upstream",
+            "10.200.2.2:8080",
+            "--proxy-protocol",
+        ],
+    );
+    start_tproxy(
+        &mut topo,
+        &[
+            "--listen",
+            "[fd00:200:3::1]:15002",
+            "--upstream",
+            "[fd00:200:2::2]:8080",
+            "--proxy-protocol",
+        ],
+    );
+
+    for (proxy, client, dest) in [
+        ("10.200.3.1:15002", "10.200.1.2:5555", "10.200.3.1:15002"),
+        (
+            "[fd00:200:3::1]:15002",
+            "[fd00:200:1::2]:5555",
+            "[fd00:200:3::1]:15002",
+        ),
+    ] {
+        let mut stream = topo.connect("lb", proxy).expect("lb connects");
+        let mut first = proxy_v2_header(client, dest);
+        first.extend_from_slice(PEER_QUERY); // application bytes in the same segment are replayed
+        stream.write_all(&first).expect("send header");
+        let client_ip: std::net::SocketAddr = client.parse().expect("client");
+        assert_eq!(
+            seen_peer(&read_all(stream)),
+            Some(client_ip.ip()),
+            "through {proxy}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_proxy_header_is_refused_and_the_connection_closed() {
+    let mut topo = Topology::new();
+    peer_echo(topo.listen("server", "0.0.0.0:8080"));
+    let logs = start_tproxy(
+        &mut topo,
+        &[
+            "--listen",
+            "10.200.3.1:15002",
+            "--upstream",
+            "10.200.2.2:8080",
+            "--proxy-protocol",
+        ],
+    );
+    let mut stream = topo.connect("lb", "10.200.3.1:15002").expect("lb connects");
+    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("send");
+    assert_eq!(read_all(stream), "");
+    let line = logs.wait_for("PROXY header refused");
+    assert!(line.contains("not_proxy"), "{line}");
+}

@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod proxy_protocol;
 
 // Temporary until the core branch lands `config/`: the proxy-owned listener and admin sections.
+/// Configuration sections (temporary home of the proxy-owned ones until core lands `config/`).
 pub mod config {
     pub mod admin;
     pub mod listener;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 
-use super::forward::{self, ForwardConfig, SourceMode, Target};
+use super::forward::{self, ForwardConfig, HeaderLimits, SourceMode, Target};
 use super::socket::{self, ConnectOptions, Mark, SocketError};
 use crate::net::cli::NetArgs;
 
@@ -35,6 +35,12 @@ pub struct TproxyArgs {
     /// Connections served at once.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Every connection starts with a PROXY v1/v2 header whose source is the client.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+    /// Bound on reading the PROXY header, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub proxy_header_timeout_ms: u64,
 }
 
 /// `--source`.
@@ -106,6 +112,10 @@ fn run_tproxy(args: TproxyArgs) -> ExitCode {
         },
         max_connections: args.max_connections.max(1),
         drain: Duration::from_secs(10),
+        proxy_protocol: args.proxy_protocol.then_some(HeaderLimits {
+            timeout: Duration::from_millis(args.proxy_header_timeout_ms),
+            max_bytes: 4096,
+        }),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

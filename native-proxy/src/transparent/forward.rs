@@ -10,10 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use super::proxy_header;
 use super::socket::{self, ConnectOptions, OrigDstAddr, UpstreamSource};
 
 /// Where intercepted connections go.
@@ -47,6 +49,17 @@ pub struct ForwardConfig {
     pub max_connections: usize,
     /// How long in-flight connections get to finish after shutdown is signalled.
     pub drain: Duration,
+    /// Read a PROXY header first and use its source as the client (the go-mmproxy job).
+    pub proxy_protocol: Option<HeaderLimits>,
+}
+
+/// Bounds on reading a PROXY header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderLimits {
+    /// The whole header must arrive within this time.
+    pub timeout: Duration,
+    /// And within this many bytes.
+    pub max_bytes: usize,
 }
 
 /// Serves intercepted connections on `listener` until `shutdown` resolves, then drains.
@@ -124,8 +137,24 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, conf
         Target::OriginalDst => orig_dst.0,
         Target::Upstream(addr) => addr,
     };
+    let (client_ip, replay) = match config.proxy_protocol {
+        None => (peer.ip(), Vec::new()),
+        Some(limits) => {
+            match proxy_header::read(&mut client, limits.timeout, limits.max_bytes).await {
+                // LOCAL/UNKNOWN (a load balancer's health check): the peer is the client.
+                Ok(header) => (
+                    header.source.map_or(peer.ip(), |source| source.ip()),
+                    header.rest,
+                ),
+                Err(error) => {
+                    warn!(%error, kind = error.kind(), %peer, "PROXY header refused; closing");
+                    return;
+                }
+            }
+        }
+    };
     let source = match config.source {
-        SourceMode::Client => UpstreamSource::Client(peer.ip()),
+        SourceMode::Client => UpstreamSource::Client(client_ip),
         SourceMode::Proxy => UpstreamSource::Proxy,
     };
     let mut upstream = match socket::connect(source, dest, config.connect).await {
@@ -135,7 +164,13 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, conf
             return;
         }
     };
-    debug!(%peer, %orig_dst, upstream = %dest, "forwarding");
+    debug!(%peer, client = %client_ip, %orig_dst, upstream = %dest, "forwarding");
+    if !replay.is_empty() {
+        if let Err(error) = upstream.write_all(&replay).await {
+            debug!(%error, %peer, upstream = %dest, "upstream closed before the replayed bytes");
+            return;
+        }
+    }
     match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         Ok((up, down)) => debug!(%peer, upstream = %dest, up, down, "connection closed"),
         Err(error) => debug!(%error, %peer, upstream = %dest, "connection ended with an error"),
