@@ -2,14 +2,29 @@
 //!
 //! This crate is pure logic with no I/O, so the same decision runs in the Envoy/Istio
 //! proxy-wasm filter, in the native proxy and in the `trueip explain` tool.
+//!
+//! The paved path: load a [`Config`], build a [`Resolver`] from its policy once, then per request call
+//! [`Resolver::resolve`], [`Resolver::access`] and [`Resolver::rewrite_plan`].
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod addr;
+pub mod config;
 pub mod cursor;
+pub mod forwarded;
 pub mod proxy_protocol;
+pub mod resolve;
+pub mod rewrite;
+pub mod trust;
+#[cfg(feature = "vectors")]
+pub mod vectors;
 
-// Temporary until the core branch lands `config/`: the proxy-owned listener and admin sections.
-/// Configuration sections (temporary home of the proxy-owned ones until core lands `config/`).
-pub mod config {
-    pub mod admin;
-    pub mod listener;
-}
+pub use access::Access;
+pub use addr::{ClientAddr, OrigDstAddr, PeerAddr};
+pub use config::{Config, ConfigError, Policy};
+pub use resolve::{
+    Decision, Fallback, RejectKind, Rejection, Request, Resolver, Source, Spoof, SpoofSignals,
+    Trace,
+};
+pub use rewrite::RewritePlan;
+pub use trust::CidrSet;

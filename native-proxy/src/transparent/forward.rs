@@ -114,7 +114,7 @@ pub async fn serve(
 }
 
 async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, config: ForwardConfig) {
-    let orig_dst = match OrigDstAddr::of(&client) {
+    let orig_dst = match socket::orig_dst(&client) {
         Ok(addr) => addr,
         Err(error) => {
             warn!(%error, %peer, "cannot read the original destination");
@@ -127,7 +127,7 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, conf
             // the connection was not diverted by TPROXY: a direct connection, or REDIRECT/DNAT
             // rules, which rewrite the destination and lose the information we need.
             warn!(
-                %peer, %orig_dst,
+                %peer, orig_dst = %orig_dst.0,
                 "connection addressed to the tproxy listener itself, not intercepted by TPROXY \
                  (a direct connection or REDIRECT/DNAT rules); closing it. Install TPROXY rules \
                  with `trueip net setup` and verify with `trueip net check`"
@@ -160,11 +160,11 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, conf
     let mut upstream = match socket::connect(source, dest, config.connect).await {
         Ok(stream) => stream,
         Err(error) => {
-            warn!(%error, kind = error.kind(), %peer, %orig_dst, upstream = %dest, "upstream connect failed");
+            warn!(%error, kind = error.kind(), %peer, orig_dst = %orig_dst.0, upstream = %dest, "upstream connect failed");
             return;
         }
     };
-    debug!(%peer, client = %client_ip, %orig_dst, upstream = %dest, "forwarding");
+    debug!(%peer, client = %client_ip, orig_dst = %orig_dst.0, upstream = %dest, "forwarding");
     if !replay.is_empty() {
         if let Err(error) = upstream.write_all(&replay).await {
             debug!(%error, %peer, upstream = %dest, "upstream closed before the replayed bytes");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The admin listener. Bind it to loopback or a management network: `/config` shows the whole
 /// effective configuration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where to serve the admin endpoints.

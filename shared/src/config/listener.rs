@@ -11,8 +11,10 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::config::HeaderName;
+use crate::trust::CidrSet;
 
 /// The largest PROXY header a listener may be configured to read (v2 with a full 64 KiB payload).
 pub const MAX_PROXY_HEADER_BYTES: usize = 16 + 65535;
@@ -149,12 +151,48 @@ pub enum SendVersion {
 
 /// A TLV added to every upstream PROXY v2 header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawAddTlv")]
 pub struct AddTlv {
     /// The TLV type.
     pub tlv: TlvType,
     /// The value, as UTF-8 text.
     pub value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAddTlv {
+    tlv: TlvType,
+    value: String,
+}
+
+impl TryFrom<RawAddTlv> for AddTlv {
+    type Error = String;
+    fn try_from(raw: RawAddTlv) -> Result<Self, Self::Error> {
+        // Only TLVs the decoder accepts may be sent: build the wire form and decode it.
+        let len = u16::try_from(raw.value.len())
+            .map_err(|_| format!("TLV value longer than 65535 bytes: {}", raw.value.len()))?;
+        if raw.tlv.0 == crate::proxy_protocol::tlv_type::CRC32C {
+            return Err("crc32c is computed, not configured: \"crc32c\"".to_string());
+        }
+        let mut block = vec![raw.tlv.0];
+        block.extend_from_slice(&len.to_be_bytes());
+        block.extend_from_slice(raw.value.as_bytes());
+        match crate::proxy_protocol::Tlvs::new(&block).next() {
+            Some(Ok(_)) => Ok(AddTlv {
+                tlv: raw.tlv,
+                value: raw.value,
+            }),
+            Some(Err(e)) => Err(format!(
+                "not a valid {} TLV value: {:?} ({e})",
+                raw.tlv, raw.value
+            )),
+            None => Err(format!(
+                "not a valid {} TLV value: {:?}",
+                raw.tlv, raw.value
+            )),
+        }
+    }
 }
 
 /// A PROXY TLV copied into an HTTP request header.
@@ -242,42 +280,6 @@ impl Serialize for TlvType {
     }
 }
 
-/// An HTTP header name: a non-empty RFC 9110 token, stored lower case.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct HeaderName(String);
-
-impl HeaderName {
-    /// The lower-case name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for HeaderName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if s.is_empty() || !s.chars().all(token) {
-            return Err(format!("not a valid header name: {s:?}"));
-        }
-        Ok(HeaderName(s.to_ascii_lowercase()))
-    }
-}
-
-impl<'de> Deserialize<'de> for HeaderName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for HeaderName {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
 /// `listeners[].proxy_protocol`: who must, may or must not send a PROXY header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawProxyPolicy")]
@@ -311,9 +313,8 @@ impl Default for ProxyPolicy {
 impl ProxyPolicy {
     /// The mode that applies to a connection from `peer`.
     pub fn mode_for(&self, peer: IpAddr) -> ProxyMode {
-        let peer = canonical(peer);
         for rule in &self.rules {
-            if rule.sources.iter().any(|net| net.contains(&peer)) {
+            if rule.sources.contains(peer) {
                 return rule.mode;
             }
         }
@@ -321,14 +322,6 @@ impl ProxyPolicy {
             DefaultMode::Require => ProxyMode::Require,
             DefaultMode::Forbid => ProxyMode::Forbid,
         }
-    }
-}
-
-/// An IPv4-mapped IPv6 peer (a dual-stack socket) matches IPv4 rules.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }
 
@@ -359,9 +352,8 @@ pub enum ProxyMode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyRule {
-    /// Peers this rule applies to.
-    #[serde(deserialize_with = "de_sources", serialize_with = "ser_sources")]
-    pub sources: Vec<IpNet>,
+    /// Peers this rule applies to (CIDRs, addresses, or presets such as `loopback`).
+    pub sources: CidrSet,
     /// The mode for those peers.
     pub mode: ProxyMode,
 }
@@ -457,10 +449,10 @@ impl TryFrom<RawProxyPolicy> for ProxyPolicy {
             return Err("header_timeout_ms must be greater than 0: 0".to_string());
         }
         for (i, rule) in raw.rules.iter().enumerate() {
-            let everyone = rule.sources.iter().find(|n| n.prefix_len() == 0);
-            if let (ProxyMode::Optional, Some(all)) = (rule.mode, everyone) {
+            if rule.mode == ProxyMode::Optional && rule.sources.covers_everything() {
+                let all = serde_json::to_string(&rule.sources).unwrap_or_default();
                 return Err(format!(
-                    "rules[{i}]: optional PROXY for every source lets any client forge its address: \"{all}\""
+                    "rules[{i}]: optional PROXY for every source lets any client forge its address: {all}"
                 ));
             }
         }
@@ -472,43 +464,6 @@ impl TryFrom<RawProxyPolicy> for ProxyPolicy {
             max_header_bytes: raw.max_header_bytes,
         })
     }
-}
-
-/// A source list entry: a CIDR, a bare IP, or a preset (`loopback`, `private`).
-fn de_sources<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
-    let entries = Vec::<String>::deserialize(d)?;
-    let mut out = Vec::new();
-    for e in entries {
-        match e.as_str() {
-            "loopback" => out.extend(
-                ["127.0.0.0/8", "::1/128"]
-                    .iter()
-                    .filter_map(|s| s.parse::<IpNet>().ok()),
-            ),
-            "private" => out.extend(
-                ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
-                    .iter()
-                    .filter_map(|s| s.parse::<IpNet>().ok()),
-            ),
-            s => {
-                let net = s
-                    .parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| serde::de::Error::custom(format!("not a valid CIDR: {s:?}")))?;
-                if net.trunc() != net {
-                    return Err(serde::de::Error::custom(format!(
-                        "CIDR has host bits set: {s:?}"
-                    )));
-                }
-                out.push(net);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn ser_sources<S: Serializer>(v: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|n| n.to_string()))
 }
 
 #[derive(Serialize, Deserialize)]

@@ -11,25 +11,16 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-/// The destination the client originally dialled, recovered from an intercepted connection.
+pub use trueip::OrigDstAddr;
+
+/// The destination the client originally dialled, read from a connection accepted on a
+/// transparent listener.
 ///
 /// Under TPROXY the kernel hands the connection to our listener without rewriting it, so the
 /// accepted socket's local address *is* the original destination (no `SO_ORIGINAL_DST`, no
-/// conntrack lookup). A newtype so it can never be passed where the peer is expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrigDstAddr(pub SocketAddr);
-
-impl OrigDstAddr {
-    /// Reads the original destination of a connection accepted on a transparent listener.
-    pub fn of(stream: &TcpStream) -> io::Result<OrigDstAddr> {
-        stream.local_addr().map(OrigDstAddr)
-    }
-}
-
-impl std::fmt::Display for OrigDstAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
+/// conntrack lookup).
+pub fn orig_dst(stream: &TcpStream) -> io::Result<OrigDstAddr> {
+    stream.local_addr().map(OrigDstAddr)
 }
 
 /// A firewall mark (`SO_MARK`) put on every packet of a socket.

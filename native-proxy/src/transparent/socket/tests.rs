@@ -90,10 +90,7 @@ async fn orig_dst_is_the_accepted_sockets_local_address() {
     let local = listener.local_addr().expect("local");
     let client = TcpStream::connect(local).await.expect("connect");
     let (accepted, peer) = listener.accept().await.expect("accept");
-    assert_eq!(
-        OrigDstAddr::of(&accepted).expect("orig dst"),
-        OrigDstAddr(local)
-    );
+    assert_eq!(orig_dst(&accepted).expect("orig dst"), OrigDstAddr(local));
     assert_eq!(peer, client.local_addr().expect("client local"));
 }
 
