@@ -15,6 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use trueip::config::listener::{ListenerConfig, ListenerKind};
+use trueip::config::transparent::{self as config, PassthroughProtocol};
+
 use super::proxy_header;
 use super::socket::{self, ConnectOptions, OrigDstAddr, UpstreamSource};
 
@@ -60,6 +63,34 @@ pub struct HeaderLimits {
     pub timeout: Duration,
     /// And within this many bytes.
     pub max_bytes: usize,
+}
+
+impl ForwardConfig {
+    /// The forwarder for a pass-through TCP listener (`protocol: "tcp"`, TPROXY interception, no
+    /// upstream); `None` for every other kind, which the proxy's own listener code serves.
+    pub fn for_listener(listener: &ListenerConfig) -> Option<ForwardConfig> {
+        let ListenerKind::Passthrough(settings) = &listener.kind else {
+            return None;
+        };
+        if settings.protocol != PassthroughProtocol::Tcp {
+            return None;
+        }
+        let transparent = listener.transparent.unwrap_or_default();
+        Some(ForwardConfig {
+            target: Target::OriginalDst,
+            source: match transparent.upstream_source {
+                config::UpstreamSource::Client => SourceMode::Client,
+                config::UpstreamSource::Proxy => SourceMode::Proxy,
+            },
+            connect: ConnectOptions {
+                mark: (transparent.mark != 0).then_some(socket::Mark(transparent.mark)),
+                timeout: transparent.connect_timeout,
+            },
+            max_connections: usize::try_from(listener.max_connections.get()).unwrap_or(usize::MAX),
+            drain: Duration::from_secs(10),
+            proxy_protocol: None,
+        })
+    }
 }
 
 /// Serves intercepted connections on `listener` until `shutdown` resolves, then drains.
@@ -207,6 +238,27 @@ mod tests {
         assert!(addressed_to_listener(dst("127.0.0.1:15001"), listener));
         assert!(!addressed_to_listener(dst("10.200.2.2:8080"), listener));
         assert!(!addressed_to_listener(dst("127.0.0.1:8080"), listener));
+    }
+
+    #[test]
+    fn a_pass_through_tcp_listener_config_becomes_a_forwarder() {
+        let json = r#"{"address": "0.0.0.0:15001", "protocol": "tcp", "max_connections": 7,
+                       "transparent": {"interception": "tproxy", "mark": 512, "connect_timeout_ms": 900}}"#;
+        let listener: ListenerConfig = serde_json::from_str(json).expect("valid");
+        let forward = ForwardConfig::for_listener(&listener).expect("pass-through tcp");
+        assert_eq!(forward.target, Target::OriginalDst);
+        assert_eq!(forward.source, SourceMode::Client);
+        assert_eq!(forward.connect.mark, Some(socket::Mark(512)));
+        assert_eq!(forward.connect.timeout, Duration::from_millis(900));
+        assert_eq!(forward.max_connections, 7);
+
+        let http = json.replace(r#""tcp""#, r#""http""#);
+        let listener: ListenerConfig = serde_json::from_str(&http).expect("valid");
+        assert_eq!(
+            ForwardConfig::for_listener(&listener),
+            None,
+            "http pass-through is the proxy's http path"
+        );
     }
 
     #[test]
