@@ -394,3 +394,41 @@ fn a_bad_proxy_header_is_refused_and_the_connection_closed() {
     let line = logs.wait_for("PROXY header refused");
     assert!(line.contains("not_proxy"), "{line}");
 }
+
+#[test]
+fn sidecar_mode_the_application_in_the_proxys_namespace_sees_the_client() {
+    // The Istio-sidecar shape: the application listens in the same namespace as the proxy. The
+    // proxy's transparent connect to it goes over loopback, and the application's reply (to the
+    // client's foreign address) must be rerouted back to the proxy by the return-path rules.
+    let mut topo = Topology::new();
+    peer_echo(topo.listen("proxy", "10.200.1.1:8080"));
+    peer_echo(topo.listen("proxy", "[fd00:200:1::1]:8080"));
+    topo.exec_ok(
+        "proxy",
+        &[
+            trueip(),
+            "net",
+            "setup",
+            "--port",
+            TPROXY_PORT,
+            "--dport",
+            "8080",
+            "--in-iface",
+            &format!("{}pc", topo.id),
+        ],
+    );
+    let logs = start_tproxy(
+        &mut topo,
+        &["--listen", "0.0.0.0:15001", "--listen", "[::]:15001", "--connect-timeout-ms", "1000"],
+    );
+    assert_eq!(peer_seen_over_tcp(&topo, "10.200.1.1:8080"), Some(ip(addr::CLIENT4)), "ipv4");
+    assert_eq!(peer_seen_over_tcp(&topo, "[fd00:200:1::1]:8080"), Some(ip(addr::CLIENT6)), "ipv6");
+
+    // Without the return-path rules the application's reply leaves towards the client directly,
+    // the proxy's connect never completes, and it says why.
+    topo.exec_ok("proxy", &["nft", "flush", "chain", "inet", "trueip", "output"]);
+    let stream = topo.connect("client", "10.200.1.1:8080").expect("accepted by the proxy");
+    assert_eq!(read_all(stream), "");
+    let line = logs.wait_for("upstream connect failed");
+    assert!(line.contains("no_return_path"), "{line}");
+}
