@@ -419,15 +419,35 @@ fn sidecar_mode_the_application_in_the_proxys_namespace_sees_the_client() {
     );
     let logs = start_tproxy(
         &mut topo,
-        &["--listen", "0.0.0.0:15001", "--listen", "[::]:15001", "--connect-timeout-ms", "1000"],
+        &[
+            "--listen",
+            "0.0.0.0:15001",
+            "--listen",
+            "[::]:15001",
+            "--connect-timeout-ms",
+            "1000",
+        ],
     );
-    assert_eq!(peer_seen_over_tcp(&topo, "10.200.1.1:8080"), Some(ip(addr::CLIENT4)), "ipv4");
-    assert_eq!(peer_seen_over_tcp(&topo, "[fd00:200:1::1]:8080"), Some(ip(addr::CLIENT6)), "ipv6");
+    assert_eq!(
+        peer_seen_over_tcp(&topo, "10.200.1.1:8080"),
+        Some(ip(addr::CLIENT4)),
+        "ipv4"
+    );
+    assert_eq!(
+        peer_seen_over_tcp(&topo, "[fd00:200:1::1]:8080"),
+        Some(ip(addr::CLIENT6)),
+        "ipv6"
+    );
 
     // Without the return-path rules the application's reply leaves towards the client directly,
     // the proxy's connect never completes, and it says why.
-    topo.exec_ok("proxy", &["nft", "flush", "chain", "inet", "trueip", "output"]);
-    let stream = topo.connect("client", "10.200.1.1:8080").expect("accepted by the proxy");
+    topo.exec_ok(
+        "proxy",
+        &["nft", "flush", "chain", "inet", "trueip", "output"],
+    );
+    let stream = topo
+        .connect("client", "10.200.1.1:8080")
+        .expect("accepted by the proxy");
     assert_eq!(read_all(stream), "");
     let line = logs.wait_for("upstream connect failed");
     assert!(line.contains("no_return_path"), "{line}");
