@@ -10,11 +10,10 @@ ensure_rust_targets() {
 
 # Debian packages used by tests: real protocol peers and network tooling.
 # Add a package here only when a test needs it.
-TRUEIP_DEBIAN_PACKAGES=(
-    # Transparent-proxy tests: namespaces and veths (ip), TPROXY rules (nft, iptables),
-    # capability dropping for the failure-mode test (setpriv, in util-linux).
-    iproute2 nftables iptables util-linux
-)
+# haproxy: PROXY protocol interop tests (send-proxy-v2 / accept-proxy) and the proxy benchmark.
+# iproute2, nftables, iptables, util-linux: transparent-proxy tests (namespaces and veths, TPROXY
+# rules with either backend, setpriv to drop capabilities for the failure-mode test).
+TRUEIP_DEBIAN_PACKAGES=(haproxy iproute2 nftables iptables util-linux)
 
 ensure_debian_packages() {
     local missing=()
