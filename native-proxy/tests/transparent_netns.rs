@@ -452,3 +452,156 @@ fn sidecar_mode_the_application_in_the_proxys_namespace_sees_the_client() {
     let line = logs.wait_for("upstream connect failed");
     assert!(line.contains("no_return_path"), "{line}");
 }
+
+/// Starts `trueip run --config` in the proxy namespace and waits for `listeners` listeners.
+fn start_run(topo: &mut Topology, config: &str, listeners: usize) -> Logs {
+    let path = topo.write_file("config.json", config);
+    let logs = topo.spawn(
+        "proxy",
+        &[trueip(), "run", "--config", &path, "--workers", "1"],
+    );
+    logs.wait_for_count("listening", listeners);
+    logs
+}
+
+#[test]
+fn configured_tproxy_and_proxy_protocol_listeners_preserve_the_client() {
+    // The same two jobs as above, through `trueip run` and the JSON listener configuration:
+    // a pass-through TPROXY tcp listener per family, and a PROXY-requiring listener with a
+    // transparent upstream.
+    let mut topo = Topology::new();
+    peer_echo(topo.listen("server", "0.0.0.0:8080"));
+    peer_echo(topo.listen("server", "[::]:8080"));
+    net_setup(&topo, "nft");
+    let config = r#"{
+      "trust": { "proxies": ["10.200.3.0/24"] },
+      "listeners": [
+        { "name": "tproxy4", "address": "0.0.0.0:15001", "protocol": "tcp",
+          "transparent": { "interception": "tproxy" } },
+        { "name": "tproxy6", "address": "[::]:15001", "protocol": "tcp",
+          "transparent": { "interception": "tproxy" } },
+        { "name": "mmproxy", "address": "10.200.3.1:15002", "protocol": "tcp",
+          "proxy_protocol": { "default": "require" },
+          "upstream": { "address": "10.200.2.2:8080" },
+          "transparent": { "upstream_source": "client" } }
+      ]
+    }"#;
+    start_run(&mut topo, config, 3);
+    assert_eq!(
+        peer_seen_over_tcp(&topo, "10.200.2.2:8080"),
+        Some(ip(addr::CLIENT4)),
+        "ipv4 pass-through"
+    );
+    assert_eq!(
+        peer_seen_over_tcp(&topo, "[fd00:200:2::2]:8080"),
+        Some(ip(addr::CLIENT6)),
+        "ipv6 pass-through"
+    );
+
+    let mut stream = topo.connect("lb", "10.200.3.1:15002").expect("lb connects");
+    let mut first = proxy_v2_header("10.200.1.2:5555", "10.200.3.1:15002");
+    first.extend_from_slice(PEER_QUERY);
+    stream.write_all(&first).expect("send header");
+    assert_eq!(
+        seen_peer(&read_all(stream)),
+        Some(ip(addr::CLIENT4)),
+        "PROXY v2 -> transparent upstream"
+    );
+}
+
+#[test]
+fn configured_tproxy_http_listener_decides_the_client_from_the_real_peer() {
+    // An http listener behind TPROXY sees the real client as its TCP peer, so the client IP it
+    // decides (and writes into X-Real-IP) is the client's even though it connects upstream from
+    // its own address.
+    let mut topo = Topology::new();
+    peer_echo(topo.listen("server", "0.0.0.0:8081"));
+    topo.exec_ok(
+        "proxy",
+        &[
+            trueip(),
+            "net",
+            "setup",
+            "--port",
+            "15003",
+            "--family",
+            "ipv4",
+            "--dport",
+            "8081",
+            "--dest",
+            "10.200.2.0/24",
+        ],
+    );
+    let config = r#"{
+      "rewrite": { "client_header": "x-real-ip", "xff": "append" },
+      "listeners": [
+        { "name": "tproxy-http", "address": "0.0.0.0:15003", "protocol": "http",
+          "upstream": { "address": "10.200.2.2:8081" },
+          "transparent": { "interception": "tproxy", "upstream_source": "proxy" } }
+      ]
+    }"#;
+    start_run(&mut topo, config, 1);
+    let mut stream = topo
+        .connect("client", "10.200.2.2:8081")
+        .expect("client connects");
+    write!(
+        stream,
+        "GET /ip HTTP/1.1\r\nHost: 10.200.2.2\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let response = read_all(stream);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response:?}");
+    assert!(
+        response.contains(&format!("x-real-ip={}\n", addr::CLIENT4)),
+        "{response}"
+    );
+    assert_eq!(
+        seen_peer(&response),
+        Some(ip(addr::PROXY_S4)),
+        "upstream connect from the proxy"
+    );
+}
+
+#[test]
+fn configured_settings_this_build_cannot_serve_are_refused_at_startup() {
+    let mut topo = Topology::new();
+    let config = r#"{ "listeners": [
+        { "address": "0.0.0.0:15003", "protocol": "http", "upstream": { "address": "10.200.2.2:8081" },
+          "transparent": { "interception": "tproxy", "upstream_source": "client" } } ] }"#;
+    let path = topo.write_file("config.json", config);
+    let out = topo.exec("proxy", &[trueip(), "run", "--config", &path]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "trueip: listener \"0.0.0.0:15003\": cannot bind 0.0.0.0:15003: transparent.upstream_source \"client\" \
+         is not served on http listeners yet (one pooled upstream client cannot leave from many client \
+         addresses); use \"proxy\": the upstream still gets the client in the forwarding headers"
+    );
+
+    // A configured TPROXY listener without the capability: the same clear startup error as
+    // `trueip tproxy`.
+    let config = r#"{ "listeners": [
+        { "address": "0.0.0.0:15001", "protocol": "tcp", "transparent": { "interception": "tproxy" } } ] }"#;
+    let path = topo.write_file("config2.json", config);
+    let out = topo.exec(
+        "proxy",
+        &[
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-net_admin,-net_raw",
+            trueip(),
+            "run",
+            "--config",
+            &path,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "cannot bind 0.0.0.0:15001: setting IP_TRANSPARENT on a socket for 0.0.0.0:15001 was refused: \
+             the process needs CAP_NET_ADMIN or CAP_NET_RAW"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -210,11 +210,7 @@ async fn handle(mut client: TcpStream, peer: SocketAddr, local: SocketAddr, conf
 
 /// Whether a connection's destination is the listener's own address (so it was not intercepted).
 fn addressed_to_listener(orig_dst: OrigDstAddr, listener: SocketAddr) -> bool {
-    if listener.ip().is_unspecified() {
-        orig_dst.0.port() == listener.port()
-    } else {
-        orig_dst.0 == listener
-    }
+    super::hooks::addressed_to_listener(orig_dst.0, listener)
 }
 
 /// Logs that a listener is up; tests and operators wait for this line.

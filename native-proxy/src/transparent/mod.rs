@@ -8,6 +8,7 @@
 pub mod caps;
 pub mod cli;
 pub mod forward;
+pub mod hooks;
 pub mod proxy_header;
 pub mod socket;
 

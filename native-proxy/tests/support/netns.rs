@@ -56,6 +56,7 @@ pub struct Topology {
     pub id: String,
     children: Vec<Child>,
     namespaces: Vec<String>,
+    files: Vec<std::path::PathBuf>,
 }
 
 impl Topology {
@@ -71,6 +72,7 @@ impl Topology {
             id,
             children: Vec::new(),
             namespaces: Vec::new(),
+            files: Vec::new(),
         };
         for host in ["client", "proxy", "server", "lb"] {
             let name = topo.ns(host);
@@ -170,6 +172,14 @@ impl Topology {
         logs
     }
 
+    /// Writes a file (a config) that is removed with the topology.
+    pub fn write_file(&mut self, name: &str, contents: &str) -> String {
+        let path = std::env::temp_dir().join(format!("{}-{name}", self.id));
+        std::fs::write(&path, contents).expect("write temp file");
+        self.files.push(path.clone());
+        path.to_string_lossy().into_owned()
+    }
+
     /// Runs `f` on a thread that has entered a host's network namespace. Sockets created there
     /// stay in that namespace after the thread exits, so the test can use them from anywhere.
     pub fn within<T: Send + 'static>(
@@ -266,6 +276,9 @@ impl Drop for Topology {
         for name in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", name]).output();
         }
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -340,25 +353,33 @@ fn answer(mut stream: TcpStream) {
     if stream.read_exact(&mut head).is_err() {
         return;
     }
-    let http = &head == b"GET ";
-    let body = format!("peer={}\n", peer.ip());
-    if http {
-        let mut request = Vec::new();
-        let mut byte = [0u8; 1];
-        while !request.ends_with(b"\r\n\r\n") && request.len() < 8192 {
-            match stream.read(&mut byte) {
-                Ok(1) => request.extend_from_slice(&byte),
-                _ => return,
+    let mut body = format!("peer={}\n", peer.ip());
+    if &head != b"GET " {
+        let _ = stream.write_all(body.as_bytes());
+        return;
+    }
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while !request.ends_with(b"\r\n\r\n") && request.len() < 8192 {
+        match stream.read(&mut byte) {
+            Ok(1) => request.extend_from_slice(&byte),
+            _ => return,
+        }
+    }
+    // Echo the client-IP headers a proxy in front may have set, one `name=value` line each.
+    for line in String::from_utf8_lossy(&request).lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim().to_ascii_lowercase();
+            if name == "x-real-ip" || name == "x-forwarded-for" {
+                body.push_str(&format!("{name}={}\n", value.trim()));
             }
         }
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-    } else {
-        let _ = stream.write_all(body.as_bytes());
     }
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 /// What a raw TCP client sends to ask [`peer_echo`] who it is.
