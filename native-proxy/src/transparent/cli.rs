@@ -1,4 +1,5 @@
-//! `trueip tproxy` and the hook that lets `main` hand `tproxy`/`net` to this module.
+//! `trueip tproxy` (shorthand for `trueip run` with TPROXY listeners) and the hook that lets
+//! `main` hand `tproxy`/`net` to this module.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -7,9 +8,11 @@ use std::time::Duration;
 
 use clap::Parser as _;
 
-use super::forward::{self, ForwardConfig, HeaderLimits, SourceMode, Target};
-use super::socket::{self, ConnectOptions, Mark, SocketError};
+use serde_json::json;
+use trueip::Config;
+
 use crate::net::cli::NetArgs;
+use crate::server::{ServeError, Server};
 
 /// `trueip tproxy`: serve TPROXY-intercepted TCP, connecting upstream from the client's address.
 #[derive(Debug, clap::Args)]
@@ -100,22 +103,12 @@ fn run_tproxy(args: TproxyArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
-    let config = ForwardConfig {
-        target: args.upstream.map_or(Target::OriginalDst, Target::Upstream),
-        source: match args.source {
-            SourceArg::Client => SourceMode::Client,
-            SourceArg::Proxy => SourceMode::Proxy,
-        },
-        connect: ConnectOptions {
-            mark: (!args.no_mark).then_some(Mark(args.mark)),
-            timeout: Duration::from_millis(args.connect_timeout_ms),
-        },
-        max_connections: args.max_connections.max(1),
-        drain: Duration::from_secs(10),
-        proxy_protocol: args.proxy_protocol.then_some(HeaderLimits {
-            timeout: Duration::from_millis(args.proxy_header_timeout_ms),
-            max_bytes: 4096,
-        }),
+    let config = match Config::from_json(&config_json(&args).to_string()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("trueip tproxy: {error}");
+            return ExitCode::from(64);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,35 +121,61 @@ fn run_tproxy(args: TproxyArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let mut listeners = Vec::new();
-        for addr in &args.listen {
-            match socket::transparent_listener(*addr, 1024) {
-                Ok(listener) => listeners.push(listener),
-                Err(error) => {
-                    eprintln!("trueip tproxy: {error}");
-                    return ExitCode::from(match error {
-                        SocketError::PermissionDenied { .. } => 77,
-                        _ => 71,
-                    });
-                }
+        let server = match Server::bind(config).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("trueip tproxy: {error}");
+                let denied = matches!(&error, ServeError::Bind { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied);
+                return ExitCode::from(if denied { 77 } else { 69 });
             }
+        };
+        for (name, address) in server.listeners() {
+            tracing::info!(listener = %name, listen = %address, "transparent listener ready");
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
-        for listener in listeners {
-            forward::announce(&listener);
-            let mut stopped = stopped.clone();
-            tasks.push(tokio::spawn(forward::serve(listener, config, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })));
-        }
-        shutdown_signal().await;
-        let _ = stop.send(true);
-        for task in tasks {
-            let _ = task.await;
-        }
+        server.run(shutdown_signal(), Duration::from_secs(10)).await;
         ExitCode::SUCCESS
     })
+}
+
+/// The listener configuration the flags stand for: one `tcp` listener per `--listen`, TPROXY
+/// interception, and the transparent settings. `trueip tproxy` is shorthand for `trueip run`
+/// with this configuration, so both share one code path.
+fn config_json(args: &TproxyArgs) -> serde_json::Value {
+    let listeners: Vec<serde_json::Value> = args
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(index, address)| {
+            let mut extra = serde_json::Map::new();
+            let mut listener = json!({
+                "name": format!("tproxy-{index}"),
+                "address": address.to_string(),
+                "protocol": "tcp",
+                "max_connections": args.max_connections.clamp(1, u32::MAX as usize),
+                "transparent": {
+                    "interception": "tproxy",
+                    "upstream_source": match args.source {
+                        SourceArg::Client => "client",
+                        SourceArg::Proxy => "proxy",
+                    },
+                    "mark": if args.no_mark { 0 } else { args.mark },
+                    "connect_timeout_ms": args.connect_timeout_ms,
+                },
+            });
+            if let Some(upstream) = args.upstream {
+                extra.insert("upstream".into(), json!({ "address": upstream.to_string(), "connect_timeout_ms": args.connect_timeout_ms }));
+            }
+            if args.proxy_protocol {
+                extra.insert("proxy_protocol".into(), json!({ "default": "require", "header_timeout_ms": args.proxy_header_timeout_ms }));
+            }
+            if let Some(fields) = listener.as_object_mut() {
+                fields.extend(extra);
+            }
+            listener
+        })
+        .collect();
+    json!({ "listeners": listeners })
 }
 
 async fn shutdown_signal() {
@@ -180,4 +199,67 @@ fn parse_mark(text: &str) -> Result<u32, String> {
         None => text.parse(),
     };
     parsed.map_err(|_| format!("not a 32-bit mark: {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> TproxyArgs {
+        let mut argv = vec!["trueip", "tproxy"];
+        argv.extend_from_slice(extra);
+        match Ext::try_parse_from(argv).expect("valid flags").command {
+            ExtCommand::Tproxy(args) => args,
+            ExtCommand::Net(_) => unreachable!("parsed as tproxy"),
+        }
+    }
+
+    #[test]
+    fn flags_become_a_validated_listener_config() {
+        let args = args(&[
+            "--listen",
+            "0.0.0.0:15001",
+            "--listen",
+            "[::]:15001",
+            "--no-mark",
+        ]);
+        let config = Config::from_json(&config_json(&args).to_string()).expect("valid config");
+        assert_eq!(config.listeners.len(), 2);
+        let first = config.listeners.first().expect("listener");
+        assert_eq!(first.name, "tproxy-0");
+        assert!(matches!(
+            first.kind,
+            trueip::config::listener::ListenerKind::Passthrough(_)
+        ));
+        let transparent = first.transparent.expect("transparent");
+        assert_eq!(transparent.mark, 0);
+        assert_eq!(transparent.connect_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn upstream_and_proxy_protocol_flags() {
+        let args = args(&[
+            "--listen",
+            "10.0.0.1:15002",
+            "--upstream",
+            "10.0.0.5:80",
+            "--proxy-protocol",
+            "--source",
+            "proxy",
+        ]);
+        let config = Config::from_json(&config_json(&args).to_string()).expect("valid config");
+        let listener = config.listeners.first().expect("listener");
+        assert_eq!(
+            listener.kind.upstream().map(|u| u.address),
+            Some("10.0.0.5:80".parse().expect("addr"))
+        );
+        assert_eq!(
+            listener.proxy_protocol.default_mode,
+            trueip::config::listener::DefaultMode::Require
+        );
+        assert_eq!(
+            listener.transparent.map(|t| t.upstream_source),
+            Some(trueip::config::transparent::UpstreamSource::Proxy)
+        );
+    }
 }

@@ -142,3 +142,75 @@ fn connect_to_io(error: ConnectError) -> io::Error {
     };
     io::Error::new(kind, error.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(json: &str) -> ListenerConfig {
+        serde_json::from_str(json).expect("valid listener")
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("addr")
+    }
+
+    #[test]
+    fn a_connection_to_the_listener_itself_was_not_intercepted() {
+        let bound = addr("127.0.0.1:15001");
+        assert!(addressed_to_listener(addr("127.0.0.1:15001"), bound));
+        assert!(!addressed_to_listener(addr("10.200.2.2:8080"), bound));
+        assert!(!addressed_to_listener(addr("127.0.0.1:8080"), bound));
+        // A wildcard listener compares the port.
+        assert!(addressed_to_listener(
+            addr("[fd00:200:1::1]:15001"),
+            addr("[::]:15001")
+        ));
+        assert!(!addressed_to_listener(
+            addr("[fd00:200:2::2]:8080"),
+            addr("[::]:15001")
+        ));
+    }
+
+    #[test]
+    fn a_pass_through_connection_goes_to_its_original_destination() {
+        let l = listener(
+            r#"{"address": "0.0.0.0:15001", "protocol": "tcp",
+                "transparent": {"interception": "tproxy", "connect_timeout_ms": 900}}"#,
+        );
+        let up = passthrough_upstream(&l, addr("10.200.2.2:8080"), addr("10.200.1.2:40000"))
+            .expect("upstream");
+        assert_eq!(up.address, addr("10.200.2.2:8080"));
+        assert_eq!(up.connect_timeout, std::time::Duration::from_millis(900));
+        assert_eq!(
+            passthrough_upstream(&l, addr("10.200.1.1:15001"), addr("10.200.1.2:40000")),
+            None
+        );
+    }
+
+    #[test]
+    fn unsupported_combinations_are_refused_at_bind() {
+        let http_client = listener(
+            r#"{"address": "0.0.0.0:15001", "protocol": "http", "upstream": {"address": "10.0.0.5:80"},
+                "transparent": {"interception": "tproxy"}}"#,
+        );
+        let err = bind(&http_client)
+            .expect("handled here")
+            .expect_err("unsupported");
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        let http_passthrough = listener(
+            r#"{"address": "0.0.0.0:15001", "protocol": "http", "transparent": {"interception": "tproxy"}}"#,
+        );
+        let err = bind(&http_passthrough)
+            .expect("handled here")
+            .expect_err("unsupported");
+        assert!(err.to_string().contains("pass-through"), "{err}");
+        let plain = listener(
+            r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": {"address": "10.0.0.5:80"}}"#,
+        );
+        assert!(
+            bind(&plain).is_none(),
+            "ordinary listeners are bound by the caller"
+        );
+    }
+}

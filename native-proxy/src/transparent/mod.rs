@@ -7,9 +7,7 @@
 
 pub mod caps;
 pub mod cli;
-pub mod forward;
 pub mod hooks;
-pub mod proxy_header;
 pub mod socket;
 
 pub use socket::{Mark, OrigDstAddr};
