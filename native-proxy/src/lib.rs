@@ -11,6 +11,7 @@ pub mod hop;
 pub mod http_proxy;
 pub mod http_server;
 pub mod listener;
+pub mod loadgen;
 pub mod metrics;
 pub mod net;
 pub mod proxy_header;

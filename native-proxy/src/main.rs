@@ -1,15 +1,15 @@
-//! The `trueip` command: a thin dispatcher; each subcommand lives in its own module.
+//! The `trueip` command: wires arguments to the subcommands and nothing else.
 #![forbid(unsafe_code)]
+
+mod cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cmd;
-
-/// The real client IP behind proxies, decided under explicit trust rules.
+/// trueip: the real client IP behind proxies, decided under explicit trust rules.
 #[derive(Debug, Parser)]
-#[command(name = "trueip", version, about)]
+#[command(version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,6 +21,12 @@ enum Command {
     Run(cmd::run::Args),
     /// Run only the echo upstream, answering with the client it saw and the forwarding headers.
     Echo(cmd::echo::Args),
+    /// Generate bounded HTTP load, optionally behind PROXY v2 headers (for benchmarks).
+    Loadgen(cmd::loadgen::Args),
+    /// Show which client IP a request would get, and why.
+    Explain(cmd::explain::Args),
+    /// Validate a configuration and warn about dangerous settings.
+    CheckConfig(cmd::check_config::Args),
 }
 
 fn main() -> ExitCode {
@@ -30,8 +36,23 @@ fn main() -> ExitCode {
     {
         return code;
     }
-    match Cli::parse().command {
-        Command::Run(args) => cmd::run::main(args),
-        Command::Echo(args) => cmd::echo::main(args),
-    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's own help and version requests are successes; everything else is a usage error.
+            return ExitCode::from(if e.use_stderr() {
+                cmd::sysexits::EX_USAGE
+            } else {
+                0
+            });
+        }
+    };
+    ExitCode::from(match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Echo(args) => cmd::echo::run(args),
+        Command::Loadgen(args) => cmd::loadgen::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::CheckConfig(args) => cmd::check_config::run(args),
+    })
 }

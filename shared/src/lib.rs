@@ -12,6 +12,7 @@ pub mod addr;
 pub mod config;
 pub mod cursor;
 pub mod forwarded;
+pub mod lint;
 pub mod proxy_protocol;
 pub mod resolve;
 pub mod rewrite;

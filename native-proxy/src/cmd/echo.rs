@@ -1,10 +1,10 @@
 //! `trueip echo --listen ADDR`: only the echo upstream.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{EX_USAGE, LogFormat};
+use super::serve::LogFormat;
+use super::sysexits::EX_USAGE;
 
 /// Arguments of `trueip echo`.
 #[derive(Debug, clap::Args)]
@@ -25,8 +25,8 @@ pub(crate) struct Args {
 }
 
 /// Runs `trueip echo`.
-pub(crate) fn main(args: Args) -> ExitCode {
-    super::init_logging(args.log_format);
+pub(crate) fn run(args: Args) -> u8 {
+    super::serve::init_logging(args.log_format);
     let proxy = if args.proxy_from.is_empty() {
         serde_json::json!({ "default": "forbid" })
     } else {
@@ -41,10 +41,10 @@ pub(crate) fn main(args: Args) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trueip echo: {e}");
-            return ExitCode::from(EX_USAGE);
+            return EX_USAGE;
         }
     };
-    super::serve(config, 1, Duration::from_secs(5), |server| {
+    super::serve::serve(config, 1, Duration::from_secs(5), |server| {
         for (name, addr) in server.listeners() {
             tracing::info!(listener = %name, address = %addr, "echo upstream listening");
         }

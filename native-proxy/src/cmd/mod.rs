@@ -1,108 +1,92 @@
-//! The proxy's subcommands and what they share: logging, the runtime, signals.
+//! The `trueip` subcommands. Each module owns one subcommand; `main.rs` only dispatches.
 
+pub(crate) mod check_config;
 pub(crate) mod echo;
+pub(crate) mod explain;
+pub(crate) mod loadgen;
 pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod sysexits;
 
-use std::process::ExitCode;
-use std::time::Duration;
+use std::path::Path;
 
-use trueip_proxy::Server;
+use trueip::{Config, ConfigError};
 
-/// sysexits `EX_USAGE`: bad arguments or configuration.
-pub(crate) const EX_USAGE: u8 = 64;
-/// sysexits `EX_UNAVAILABLE`: a socket could not be bound.
-pub(crate) const EX_UNAVAILABLE: u8 = 69;
-/// sysexits `EX_OSERR`: the runtime could not start.
-pub(crate) const EX_OSERR: u8 = 71;
+/// Why a configuration could not be had: unreadable file or invalid content. Both are reported before anything runs.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is not a valid configuration.
+    #[error("{path}: {source}")]
+    Invalid {
+        path: String,
+        #[source]
+        source: ConfigError,
+    },
+}
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
+impl LoadError {
+    /// The sysexits code for this error: 66 when the file is missing or unreadable, 64 when it is invalid.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            LoadError::Read { .. } => sysexits::EX_NOINPUT,
+            LoadError::Invalid { .. } => sysexits::EX_USAGE,
+        }
+    }
+
+    /// A stable label for `--format json` output.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            LoadError::Read { .. } => "config_unreadable",
+            LoadError::Invalid { .. } => "config_invalid",
+        }
+    }
+}
+
+/// Loads the configuration at `path`, or the bundled default when `path` is `None`.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<Config, LoadError> {
+    let Some(path) = path else {
+        return Config::from_json(trueip::config::DEFAULT_JSON).map_err(|source| {
+            LoadError::Invalid {
+                path: "<bundled default>".to_owned(),
+                source,
+            }
+        });
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    Config::from_json(&text).map_err(|source| LoadError::Invalid {
+        path: shown,
+        source,
+    })
+}
+
+/// Output format of the tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
     Text,
-    /// One JSON object per line.
+    /// A stable JSON document (`docs/cli.md`).
     Json,
 }
 
-/// Installs the `tracing` subscriber; `RUST_LOG` overrides the default `info` level.
-pub(crate) fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+/// Prints a configuration error (one line on stderr, or a JSON document on stdout) and returns its exit code.
+pub(crate) fn report_load_error(e: &LoadError, format: Format) -> u8 {
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        Format::Text => eprintln!("error: {e}"),
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({"valid": false, "outcome": "error", "error": {"kind": e.kind(), "message": e.to_string()}})
+        ),
     }
-}
-
-/// A runtime with `workers` threads (1 = current-thread runtime, no work stealing).
-pub(crate) fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = int.recv() => tracing::info!("SIGINT received"),
-                }
-            }
-            _ => {
-                tracing::warn!("cannot install signal handlers; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Binds `config` and serves until a shutdown signal, draining for at most `grace`.
-/// `on_bound` runs once everything is bound (to print where to connect, or to arm reloads).
-pub(crate) fn serve(
-    config: trueip::Config,
-    workers: usize,
-    grace: Duration,
-    on_bound: impl FnOnce(&Server),
-) -> ExitCode {
-    let rt = match runtime(workers) {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("trueip: cannot start the runtime: {e}");
-            return ExitCode::from(EX_OSERR);
-        }
-    };
-    rt.block_on(async move {
-        let server = match Server::bind(config).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("trueip: {e}");
-                return ExitCode::from(EX_UNAVAILABLE);
-            }
-        };
-        on_bound(&server);
-        server.run(shutdown_signal(), grace).await;
-        ExitCode::SUCCESS
-    })
+    e.exit_code()
 }

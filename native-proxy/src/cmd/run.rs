@@ -1,12 +1,12 @@
 //! `trueip run [--config FILE]`: the proxy. SIGHUP re-reads FILE; SIGTERM/SIGINT drain and exit.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use trueip_proxy::{DEFAULT_CONFIG, ReloadHandle, Server};
 
-use super::{EX_USAGE, LogFormat};
+use super::serve::LogFormat;
+use super::sysexits::EX_USAGE;
 
 /// Arguments of `trueip run`.
 #[derive(Debug, clap::Args)]
@@ -33,17 +33,17 @@ fn default_workers() -> usize {
 }
 
 /// Runs `trueip run`.
-pub(crate) fn main(args: Args) -> ExitCode {
-    super::init_logging(args.log_format);
+pub(crate) fn run(args: Args) -> u8 {
+    super::serve::init_logging(args.log_format);
     let config = match load(args.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trueip: {e}");
-            return ExitCode::from(EX_USAGE);
+            return EX_USAGE;
         }
     };
     let path = args.config.clone();
-    super::serve(
+    super::serve::serve(
         config,
         args.workers,
         Duration::from_secs(args.drain_timeout),

@@ -10,5 +10,6 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Where to serve the admin endpoints.
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
 }

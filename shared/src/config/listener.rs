@@ -63,6 +63,10 @@ pub struct HttpSettings {
     pub tlv_headers: Vec<TlvHeader>,
     /// Whether one log line is written per request.
     pub access_log: AccessLog,
+    /// A request header that tells the upstream how the client was decided
+    /// (`client=...; port=...; source=...; hop=...; internal=...; spoof=...; fallback=...`), for
+    /// debugging and conformance tests. A client-sent header of that name is always removed.
+    pub decision_header: Option<HeaderName>,
 }
 
 /// Settings for `protocol: "tcp"`.
@@ -95,11 +99,13 @@ pub enum AccessLog {
     On,
 }
 
-/// The upstream of an `http` or `tcp` listener.
+/// The upstream of an `http` or `tcp` listener: an object, or just the address as a string
+/// (`"upstream": "127.0.0.1:9000"`), which takes every default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct Upstream {
     /// The upstream socket address (an IP literal and port).
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
     /// Whether each upstream connection starts with a PROXY header carrying the client.
     #[serde(default)]
@@ -118,6 +124,41 @@ pub struct Upstream {
         rename = "response_timeout_ms"
     )]
     pub response_timeout: Duration,
+}
+
+impl<'de> Deserialize<'de> for Upstream {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Upstream;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an upstream address such as \"127.0.0.1:9000\" or an upstream object")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Upstream, E> {
+                let address = s.parse().map_err(|_| {
+                    E::custom(format!(
+                        "not a socket address (ip:port or [ipv6]:port): {s:?}"
+                    ))
+                })?;
+                Ok(Upstream {
+                    address,
+                    proxy_protocol: SendProxy::default(),
+                    connect_timeout: default_connect_timeout(),
+                    response_timeout: default_response_timeout(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Upstream, A::Error> {
+                Upstream::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Upstream {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Upstream::serialize(self, s)
+    }
 }
 
 fn default_connect_timeout() -> Duration {
@@ -478,6 +519,7 @@ impl TryFrom<RawProxyPolicy> for ProxyPolicy {
 struct RawListener {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     address: SocketAddr,
     protocol: ListenerProtocol,
     #[serde(default)]
@@ -490,6 +532,8 @@ struct RawListener {
     tlv_headers: Vec<TlvHeader>,
     #[serde(default)]
     access_log: AccessLog,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decision_header: Option<HeaderName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     transparent: Option<Transparent>,
 }
@@ -529,10 +573,13 @@ impl TryFrom<RawListener> for ListenerConfig {
                 upstream: upstream("http")?,
                 tlv_headers: raw.tlv_headers.clone(),
                 access_log: raw.access_log,
+                decision_header: raw.decision_header.clone(),
             }),
             ListenerProtocol::Tcp => {
-                if !raw.tlv_headers.is_empty() {
-                    return Err("tlv_headers needs protocol \"http\"".to_string());
+                if !raw.tlv_headers.is_empty() || raw.decision_header.is_some() {
+                    return Err(
+                        "tlv_headers and decision_header need protocol \"http\"".to_string()
+                    );
                 }
                 ListenerKind::Tcp(TcpSettings {
                     upstream: upstream("tcp")?,
@@ -566,39 +613,24 @@ impl TryFrom<RawListener> for ListenerConfig {
 
 impl From<ListenerConfig> for RawListener {
     fn from(l: ListenerConfig) -> Self {
-        let (protocol, upstream, tlv_headers, access_log) = match l.kind {
-            ListenerKind::Http(h) => (
-                ListenerProtocol::Http,
-                Some(h.upstream),
-                h.tlv_headers,
-                h.access_log,
-            ),
-            ListenerKind::Tcp(t) => (
-                ListenerProtocol::Tcp,
-                Some(t.upstream),
-                Vec::new(),
-                AccessLog::Off,
-            ),
-            ListenerKind::Echo => (ListenerProtocol::Echo, None, Vec::new(), AccessLog::Off),
-            ListenerKind::Passthrough(p) => {
-                let protocol = match p.protocol {
-                    PassthroughProtocol::Http => ListenerProtocol::Http,
-                    PassthroughProtocol::Tcp => ListenerProtocol::Tcp,
-                };
-                (protocol, None, Vec::new(), AccessLog::Off)
-            }
-        };
-        RawListener {
+        let mut raw = RawListener {
             name: Some(l.name),
             address: l.address,
-            protocol,
+            protocol: l.kind.protocol(),
             proxy_protocol: l.proxy_protocol,
-            upstream,
+            upstream: l.kind.upstream().cloned(),
             max_connections: l.max_connections,
-            tlv_headers,
-            access_log,
+            tlv_headers: Vec::new(),
+            access_log: AccessLog::Off,
+            decision_header: None,
             transparent: l.transparent,
+        };
+        if let ListenerKind::Http(h) = l.kind {
+            raw.tlv_headers = h.tlv_headers;
+            raw.access_log = h.access_log;
+            raw.decision_header = h.decision_header;
         }
+        raw
     }
 }
 

@@ -110,3 +110,29 @@ fn serializes_back_to_an_equivalent_listener() {
     let json = serde_json::to_string(&l).expect("serialize");
     assert_eq!(parse(&json).expect("reparse"), l);
 }
+
+#[test]
+fn upstream_shorthand_is_an_address_with_defaults() {
+    let short =
+        parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": "127.0.0.1:9000"}"#)
+            .expect("valid");
+    let long = parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": {"address": "127.0.0.1:9000"}}"#)
+        .expect("valid");
+    assert_eq!(short, long);
+    let err =
+        parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": "localhost:9000"}"#)
+            .expect_err("bad");
+    assert!(
+        err.contains(
+            r#"upstream: not a socket address (ip:port or [ipv6]:port): "localhost:9000""#
+        ),
+        "{err}"
+    );
+    let err = parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": {"address": "127.0.0.1:1", "x": 1}}"#)
+        .expect_err("bad");
+    assert!(
+        err.contains("upstream.x: unknown field `x`")
+            || err.contains("upstream: unknown field `x`"),
+        "{err}"
+    );
+}
