@@ -90,7 +90,8 @@ TRUEIP_PID=$!
 cat > "$WORK/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 10050
+    # HAProxy reserves two descriptors per connection and cannot exceed this sandbox's 20000.
+    maxconn 9900
 defaults
     timeout connect 2s
     timeout client 30s
@@ -210,13 +211,13 @@ rss_kib() { # sum of VmRSS over the given pids
     echo "$total"
 }
 
-idle() { # name port pids...
-    local name=$1 port=$2; shift 2
+idle() { # name port count pids...
+    local name=$1 port=$2 count=$3; shift 3
     local before after fifo opened
     before=$(rss_kib "$@")
     fifo="$WORK/idle-$port"
     mkfifo "$fifo"
-    "$BIN" loadgen --target "127.0.0.1:$port" --idle "$IDLE" --proxy-v2 --duration 20 >"$fifo" &
+    "$BIN" loadgen --target "127.0.0.1:$port" --idle "$count" --proxy-v2 --duration 20 >"$fifo" &
     local gen=$!
     read -r opened <"$fifo"
     opened=${opened//[^0-9]/}
@@ -224,7 +225,7 @@ idle() { # name port pids...
     after=$(rss_kib "$@")
     kill "$gen" 2>/dev/null || true
     wait "$gen" 2>/dev/null || true
-    echo "| $name | $opened | $((before / 1024)) | $((after / 1024)) | $(( (after - before) * 1024 / ${IDLE} )) |"
+    echo "| $name | $opened | $((before / 1024)) | $((after / 1024)) | $(( (after - before) * 1024 / (opened > 0 ? opened : 1) )) |"
 }
 
 nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
@@ -232,7 +233,7 @@ nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; ca
 echo
 echo "| idle PROXY v2 connections | open | RSS before MiB | RSS with them MiB | bytes per connection |"
 echo "| --- | ---: | ---: | ---: | ---: |"
-idle "trueip" $T1 "$TRUEIP_PID"
-idle "haproxy" $H1 "$HAPROXY_PID"
+idle "trueip" $T1 "$IDLE" "$TRUEIP_PID"
+idle "haproxy (maxconn 9900)" $H1 $((IDLE < 9800 ? IDLE : 9800)) "$HAPROXY_PID"
 # shellcheck disable=SC2046
-idle "nginx (master + worker)" $N1 $(nginx_front_pids)
+idle "nginx (master + worker)" $N1 "$IDLE" $(nginx_front_pids)

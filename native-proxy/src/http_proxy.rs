@@ -91,7 +91,7 @@ async fn handle(
             target: "trueip::access",
             listener = %state.label,
             peer = %conn.socket_peer,
-            proxy_source = ?match &conn.arrival { Arrival::Proxied(p) => Some(p.source), _ => None },
+            proxy_source = %match &conn.arrival { Arrival::Proxied(p) => p.source.to_string(), _ => "-".to_string() },
             client = client.as_deref().unwrap_or("-"),
             status = response_status.as_u16(),
             duration_us = elapsed.as_micros() as u64,
