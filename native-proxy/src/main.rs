@@ -35,6 +35,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `trueip net ...` and `trueip tproxy ...` (transparent mode) are handled in their own modules.
+    if let Some(code) =
+        trueip_proxy::transparent::cli::dispatch(&std::env::args_os().collect::<Vec<_>>())
+    {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

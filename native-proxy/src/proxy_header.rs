@@ -319,7 +319,7 @@ fn arrival_of(h: &proxy_protocol::Header<'_>) -> Arrival {
             command: "local",
         };
     }
-    match *h.addresses() {
+    match h.addresses() {
         Addresses::Inet {
             source,
             destination,

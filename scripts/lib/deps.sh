@@ -11,7 +11,9 @@ ensure_rust_targets() {
 # Debian packages used by tests: real protocol peers and network tooling.
 # Add a package here only when a test needs it.
 # haproxy: PROXY protocol interop tests (send-proxy-v2 / accept-proxy) and the proxy benchmark.
-TRUEIP_DEBIAN_PACKAGES=(haproxy)
+# iproute2, nftables, iptables, util-linux: transparent-proxy tests (namespaces and veths, TPROXY
+# rules with either backend, setpriv to drop capabilities for the failure-mode test).
+TRUEIP_DEBIAN_PACKAGES=(haproxy iproute2 nftables iptables util-linux)
 
 # With arguments, ensures those packages instead (e.g. the benchmark's extra peers).
 ensure_debian_packages() {

@@ -14,6 +14,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::HeaderName;
+use crate::config::transparent::{
+    Interception, PassthroughProtocol, PassthroughSettings, Transparent,
+};
 use crate::trust::CidrSet;
 
 /// The largest PROXY header a listener may be configured to read (v2 with a full 64 KiB payload).
@@ -33,6 +36,8 @@ pub struct ListenerConfig {
     pub max_connections: NonZeroU32,
     /// What the listener does with a connection once its PROXY header (if any) is read.
     pub kind: ListenerKind,
+    /// TPROXY interception and transparent upstream connects; `None` for an ordinary listener.
+    pub transparent: Option<Transparent>,
 }
 
 /// What a listener speaks.
@@ -45,6 +50,8 @@ pub enum ListenerKind {
     Tcp(TcpSettings),
     /// The built-in echo server: answers with the client it saw and the forwarding headers.
     Echo,
+    /// A TPROXY listener without an upstream: each connection goes to its original destination.
+    Passthrough(PassthroughSettings),
 }
 
 /// Settings for `protocol: "http"`.
@@ -527,6 +534,8 @@ struct RawListener {
     access_log: AccessLog,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     decision_header: Option<HeaderName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transparent: Option<Transparent>,
 }
 
 fn default_max_connections() -> NonZeroU32 {
@@ -541,7 +550,25 @@ impl TryFrom<RawListener> for ListenerConfig {
                 .clone()
                 .ok_or_else(|| format!("protocol {p:?} needs an upstream"))
         };
+        let tproxy = raw
+            .transparent
+            .is_some_and(|t| t.interception == Interception::Tproxy);
         let kind = match raw.protocol {
+            // A TPROXY listener without an upstream forwards to each original destination.
+            ListenerProtocol::Http | ListenerProtocol::Tcp if tproxy && raw.upstream.is_none() => {
+                if !raw.tlv_headers.is_empty() {
+                    return Err("tlv_headers needs an upstream that receives them".to_string());
+                }
+                ListenerKind::Passthrough(PassthroughSettings {
+                    protocol: match raw.protocol {
+                        ListenerProtocol::Http => PassthroughProtocol::Http,
+                        _ => PassthroughProtocol::Tcp,
+                    },
+                })
+            }
+            ListenerProtocol::Echo if raw.transparent.is_some() => {
+                return Err("transparent needs protocol \"tcp\" or \"http\"".to_string());
+            }
             ListenerProtocol::Http => ListenerKind::Http(HttpSettings {
                 upstream: upstream("http")?,
                 tlv_headers: raw.tlv_headers.clone(),
@@ -579,6 +606,7 @@ impl TryFrom<RawListener> for ListenerConfig {
             proxy_protocol: raw.proxy_protocol,
             max_connections: raw.max_connections,
             kind,
+            transparent: raw.transparent,
         })
     }
 }
@@ -595,6 +623,7 @@ impl From<ListenerConfig> for RawListener {
             tlv_headers: Vec::new(),
             access_log: AccessLog::Off,
             decision_header: None,
+            transparent: l.transparent,
         };
         if let ListenerKind::Http(h) = l.kind {
             raw.tlv_headers = h.tlv_headers;
@@ -611,7 +640,7 @@ impl ListenerKind {
         match self {
             ListenerKind::Http(h) => Some(&h.upstream),
             ListenerKind::Tcp(t) => Some(&t.upstream),
-            ListenerKind::Echo => None,
+            ListenerKind::Echo | ListenerKind::Passthrough(_) => None,
         }
     }
 
@@ -621,6 +650,10 @@ impl ListenerKind {
             ListenerKind::Http(_) => ListenerProtocol::Http,
             ListenerKind::Tcp(_) => ListenerProtocol::Tcp,
             ListenerKind::Echo => ListenerProtocol::Echo,
+            ListenerKind::Passthrough(p) => match p.protocol {
+                PassthroughProtocol::Http => ListenerProtocol::Http,
+                PassthroughProtocol::Tcp => ListenerProtocol::Tcp,
+            },
         }
     }
 }
