@@ -19,7 +19,7 @@ pub mod xff;
 
 use std::fmt;
 
-use crate::addr::{AddrError, ClientAddr, Escaped, PortSyntax, parse_entry, trim_ows};
+use crate::addr::{Bad, ClientAddr, Escaped, PortSyntax, parse_entry, trim_ows};
 
 /// What one forwarded entry names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,12 +109,13 @@ impl fmt::Display for EntryErrorKind {
     }
 }
 
-impl From<AddrError<'_>> for EntryErrorKind {
-    fn from(e: AddrError<'_>) -> Self {
+impl From<Bad> for EntryErrorKind {
+    #[inline]
+    fn from(e: Bad) -> Self {
         match e {
-            AddrError::BadPort(_) => EntryErrorKind::BadPort,
-            AddrError::BadZone(_) => EntryErrorKind::BadZone,
-            AddrError::Empty | AddrError::NotAnAddress(_) => EntryErrorKind::NotAnAddress,
+            Bad::BadPort => EntryErrorKind::BadPort,
+            Bad::BadZone => EntryErrorKind::BadZone,
+            Bad::Empty | Bad::NotAnAddress => EntryErrorKind::NotAnAddress,
         }
     }
 }
