@@ -13,3 +13,9 @@ ensure_debian_packages
 
 step "workspace tests (core, vectors, CLI, proxy over loopback)"
 cargo test --workspace --all-targets --locked
+
+step "transparent proxy in network namespaces (TPROXY, nftables and iptables; needs root)"
+# Already part of the workspace run above; run again on its own so a failure is named plainly.
+# These tests create and delete their own namespaces and must not be skipped: not being root is
+# a failure with a message, in CI and locally.
+cargo test -p trueip-proxy --test transparent_netns --locked

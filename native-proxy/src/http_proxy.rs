@@ -91,7 +91,7 @@ async fn handle(
             target: "trueip::access",
             listener = %state.label,
             peer = %conn.socket_peer,
-            proxy_source = ?match &conn.arrival { Arrival::Proxied(p) => Some(p.source), _ => None },
+            proxy_source = %match &conn.arrival { Arrival::Proxied(p) => p.source.to_string(), _ => "-".to_string() },
             client = client.as_deref().unwrap_or("-"),
             status = response_status.as_u16(),
             duration_us = elapsed.as_micros() as u64,
@@ -187,6 +187,16 @@ async fn forward(
         }
     }
     tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
+    if let Some(name) = settings
+        .decision_header
+        .as_ref()
+        .and_then(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok())
+    {
+        parts.headers.remove(&name);
+        if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
+            parts.headers.insert(name, v);
+        }
+    }
     if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
         // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host.
         if let Some(v) = parts
@@ -271,6 +281,29 @@ async fn forward(
             Err((text(e.status(), &format!("trueip: {e}\n")), Some(decision)))
         }
     }
+}
+
+/// `client=...; port=...; source=...; hop=...; internal=...; spoof=a,b; fallback=...` (`-` for none).
+pub fn describe(d: &Decision) -> String {
+    let port = d
+        .client
+        .port
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "-".into());
+    let spoof: Vec<&str> = d.spoof.labels().collect();
+    let spoof = if spoof.is_empty() {
+        "-".to_string()
+    } else {
+        spoof.join(",")
+    };
+    let fallback = d.fallback.map(|f| f.label()).unwrap_or("-");
+    format!(
+        "client={}; port={port}; source={}; hop={}; internal={}; spoof={spoof}; fallback={fallback}",
+        d.client.ip,
+        d.source.label(),
+        d.hop,
+        d.internal
+    )
 }
 
 fn proxied(a: &Arrival) -> Option<crate::proxy_header::Proxied> {

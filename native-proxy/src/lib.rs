@@ -11,12 +11,15 @@ pub mod hop;
 pub mod http_proxy;
 pub mod http_server;
 pub mod listener;
+pub mod loadgen;
 pub mod metrics;
+pub mod net;
 pub mod proxy_header;
 pub mod rewind;
 pub mod server;
 pub mod tcp;
 pub mod tlv_headers;
+pub mod transparent;
 pub mod upstream;
 
 pub use server::{ReloadHandle, ServeError, Server};

@@ -94,6 +94,9 @@ impl ConnInfo {
 /// [`ServeError::Bind`] with the OS error.
 pub async fn bind(l: &ListenerConfig) -> Result<TcpListener, ServeError> {
     let err = |source| bind_error(&l.name, l.address, source);
+    if let Some(transparent) = crate::transparent::hooks::bind(l) {
+        return transparent.map_err(err);
+    }
     let socket = match l.address {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
@@ -205,7 +208,7 @@ async fn serve_connection(
         }
     };
     let first = match state.config.kind {
-        ListenerKind::Tcp(_) => FirstSpeaker::Server,
+        ListenerKind::Tcp(_) | ListenerKind::Passthrough(_) => FirstSpeaker::Server,
         _ => FirstSpeaker::Client,
     };
     if first == FirstSpeaker::Client {
@@ -255,6 +258,16 @@ async fn serve_connection(
         ListenerKind::Http(_) => http_proxy::serve(state.clone(), conn, io, stop).await,
         ListenerKind::Echo => echo::serve(state.clone(), conn, io, stop).await,
         ListenerKind::Tcp(t) => tcp::relay(state.clone(), &t.upstream, conn, io).await,
+        ListenerKind::Passthrough(_) => {
+            let original = crate::transparent::hooks::passthrough_upstream(
+                &state.config,
+                conn.local,
+                conn.socket_peer,
+            );
+            if let Some(up) = original {
+                tcp::relay(state.clone(), &up, conn, io).await;
+            }
+        }
         _ => tracing::error!(listener = %state.label, "listener kind not served by this build"),
     }
 }

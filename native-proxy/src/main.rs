@@ -21,6 +21,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Run only the echo upstream, answering with the client it saw and the forwarding headers.
     Echo(cmd::echo::Args),
+    /// Generate bounded HTTP load, optionally behind PROXY v2 headers (for benchmarks).
+    Loadgen(cmd::loadgen::Args),
     /// Show which client IP a request would get, and why.
     Explain(cmd::explain::Args),
     /// Validate a configuration and warn about dangerous settings.
@@ -28,6 +30,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `trueip net ...` and `trueip tproxy ...` (transparent mode) are handled in their own modules.
+    if let Some(code) =
+        trueip_proxy::transparent::cli::dispatch(&std::env::args_os().collect::<Vec<_>>())
+    {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -43,6 +51,7 @@ fn main() -> ExitCode {
     ExitCode::from(match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Echo(args) => cmd::echo::run(args),
+        Command::Loadgen(args) => cmd::loadgen::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
     })

@@ -192,70 +192,47 @@ pub async fn read_proxy_header<S: AsyncRead + Unpin>(
             replay: Bytes::new(),
         });
     }
-    let mut reader = Reader {
+    // One deadline for the whole stage. Only the header itself must arrive within it: the waits
+    // for application bytes (the stacked-header and `forbid` checks) give up quietly, because an
+    // idle keep-alive client is not an attacker, and a PROXY header sent later reaches the
+    // protocol parser, which refuses it.
+    let deadline = tokio::time::Instant::now() + policy.header_timeout;
+    let mut r = Reader {
         stream,
         buf: BytesMut::new(),
         cap: policy.max_header_bytes,
     };
-    match tokio::time::timeout(
-        policy.header_timeout,
-        read_header(&mut reader, peer, policy, mode, first),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_elapsed) => Err(ProxyError::Timeout(policy.header_timeout)),
-    }
-}
-
-async fn read_header<S: AsyncRead + Unpin>(
-    r: &mut Reader<'_, S>,
-    peer: SocketAddr,
-    policy: &ProxyPolicy,
-    mode: ProxyMode,
-    first: FirstSpeaker,
-) -> Result<Accepted, ProxyError> {
     if mode == ProxyMode::Forbid {
-        r.fill_until_decided(0).await?;
+        if let Ok(read) = tokio::time::timeout_at(deadline, r.fill_until_decided(0)).await {
+            read?;
+        }
         if proxy_protocol::starts_with_proxy_header(&r.buf) {
             return Err(ProxyError::Forbidden { peer });
         }
         return Ok(Accepted {
             arrival: Arrival::Plain,
-            replay: r.buf.split().freeze(),
+            replay: compact(&r.buf),
         });
     }
-    let (arrival, consumed) = loop {
-        match proxy_protocol::decode(&r.buf) {
-            Ok(decoded) => {
-                if decoded.consumed > r.cap {
-                    return Err(ProxyError::TooLarge { cap: r.cap });
-                }
-                break (arrival_of(&decoded.header), decoded.consumed);
-            }
-            Err(DecodeError::Incomplete { needed }) => {
-                // A v2 length field announcing more than the cap is refused before reading it.
-                if r.buf.len().saturating_add(needed) > r.cap {
-                    return Err(ProxyError::TooLarge { cap: r.cap });
-                }
-                if !r.read_more().await? {
-                    return Err(match r.buf.len() {
-                        0 => ProxyError::Empty,
-                        read => ProxyError::Truncated { read },
-                    });
-                }
-            }
-            Err(e @ DecodeError::NotProxy { .. }) => {
-                if mode == ProxyMode::Optional {
-                    return Ok(Accepted {
-                        arrival: Arrival::Plain,
-                        replay: r.buf.split().freeze(),
-                    });
-                }
-                return Err(ProxyError::Missing { peer, source: e });
-            }
-            Err(e) => return Err(ProxyError::Malformed(e)),
+    let decoded = tokio::time::timeout_at(deadline, decode_header(&mut r, peer, mode)).await;
+    let (arrival, consumed) = match decoded {
+        Ok(Ok(Some(found))) => found,
+        // `optional` and no PROXY signature: a plain connection, replayed whole.
+        Ok(Ok(None)) => {
+            return Ok(Accepted {
+                arrival: Arrival::Plain,
+                replay: compact(&r.buf),
+            });
         }
+        Ok(Err(e)) => return Err(e),
+        // An `optional` peer that has sent nothing yet is an idle plain client.
+        Err(_elapsed) if mode == ProxyMode::Optional && r.buf.is_empty() => {
+            return Ok(Accepted {
+                arrival: Arrival::Plain,
+                replay: Bytes::new(),
+            });
+        }
+        Err(_elapsed) => return Err(ProxyError::Timeout(policy.header_timeout)),
     };
     let version = match &arrival {
         Arrival::Proxied(p) => p.version,
@@ -272,17 +249,66 @@ async fn read_header<S: AsyncRead + Unpin>(
         });
     }
     if first == FirstSpeaker::Client {
-        r.fill_until_decided(consumed).await?;
+        if let Ok(read) = tokio::time::timeout_at(deadline, r.fill_until_decided(consumed)).await {
+            read?;
+        }
     }
-    let mut replay = r.buf.split().freeze();
-    let rest = replay.split_off(consumed.min(replay.len()));
-    if proxy_protocol::starts_with_proxy_header(&rest) {
+    let rest = r.buf.get(consumed..).unwrap_or_default();
+    if proxy_protocol::starts_with_proxy_header(rest) {
         return Err(ProxyError::Stacked);
     }
     Ok(Accepted {
         arrival,
-        replay: rest,
+        replay: compact(rest),
     })
+}
+
+/// Copies what must be replayed into its own small buffer, so the read buffer (up to
+/// `max_header_bytes`) is freed instead of living as long as the connection.
+fn compact(rest: &[u8]) -> Bytes {
+    if rest.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(rest)
+    }
+}
+
+/// Reads until a complete header: `Some((arrival, consumed))`, or `None` when an `optional`
+/// peer's bytes are not a PROXY header.
+async fn decode_header<S: AsyncRead + Unpin>(
+    r: &mut Reader<'_, S>,
+    peer: SocketAddr,
+    mode: ProxyMode,
+) -> Result<Option<(Arrival, usize)>, ProxyError> {
+    loop {
+        match proxy_protocol::decode(&r.buf) {
+            Ok(decoded) => {
+                if decoded.consumed > r.cap {
+                    return Err(ProxyError::TooLarge { cap: r.cap });
+                }
+                return Ok(Some((arrival_of(&decoded.header), decoded.consumed)));
+            }
+            Err(DecodeError::Incomplete { needed }) => {
+                // A v2 length field announcing more than the cap is refused before reading it.
+                if r.buf.len().saturating_add(needed) > r.cap {
+                    return Err(ProxyError::TooLarge { cap: r.cap });
+                }
+                if !r.read_more().await? {
+                    return Err(match r.buf.len() {
+                        0 => ProxyError::Empty,
+                        read => ProxyError::Truncated { read },
+                    });
+                }
+            }
+            Err(e @ DecodeError::NotProxy { .. }) => {
+                if mode == ProxyMode::Optional {
+                    return Ok(None);
+                }
+                return Err(ProxyError::Missing { peer, source: e });
+            }
+            Err(e) => return Err(ProxyError::Malformed(e)),
+        }
+    }
 }
 
 fn arrival_of(h: &proxy_protocol::Header<'_>) -> Arrival {
@@ -293,7 +319,7 @@ fn arrival_of(h: &proxy_protocol::Header<'_>) -> Arrival {
             command: "local",
         };
     }
-    match *h.addresses() {
+    match h.addresses() {
         Addresses::Inet {
             source,
             destination,

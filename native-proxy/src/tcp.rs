@@ -41,7 +41,14 @@ where
             return;
         }
     };
-    let mut upstream_io = match upstream::connect_with_header(up, header.as_deref()).await {
+    let mut upstream_io = match crate::transparent::hooks::connect_with_header(
+        &state.config,
+        up,
+        conn.peer(),
+        header.as_deref(),
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => {
             let kind = match e.kind() {

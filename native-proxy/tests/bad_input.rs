@@ -162,3 +162,40 @@ async fn slow_and_garbage_clients_do_not_block_good_ones() {
     srv.shutdown().await;
     echo.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_after_the_header_are_not_cut_by_the_header_timeout() {
+    let (echo, srv) = start_chain(|e| {
+        format!(
+            r#"{{ "trust": {{ "proxies": ["loopback"] }},
+                 "listeners": [
+                   {{ "name": "edge", "address": "127.0.0.1:0", "protocol": "http",
+                      "proxy_protocol": {{ "default": "require", "header_timeout_ms": 200 }}, "upstream": "{e}" }},
+                   {{ "name": "plain", "address": "127.0.0.1:0", "protocol": "http",
+                      "proxy_protocol": {{ "default": "forbid", "header_timeout_ms": 200 }}, "upstream": "{e}" }} ] }}"#
+        )
+    })
+    .await;
+    // A complete header, then silence well past the header timeout, then the request.
+    let mut with_header = connect(srv.addr("edge")).await;
+    with_header
+        .write_all(&v2_proxy("203.0.113.70:1", "192.0.2.1:80"))
+        .await
+        .expect("write");
+    let mut plain = connect(srv.addr("plain")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (status, body) = get_with(&mut with_header, b"", "/", &[]).await;
+    assert_eq!(
+        (status, json(&body)["headers"]["x-forwarded-for"][0].clone()),
+        (200, "203.0.113.70".into()),
+        "{body}"
+    );
+    let (status, body) = get_with(&mut plain, b"", "/", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        srv.metric(r#"trueip_proxy_errors_total{listener="edge",kind="timeout"}"#),
+        0.0
+    );
+    srv.shutdown().await;
+    echo.shutdown().await;
+}

@@ -143,6 +143,8 @@ async fn the_binary_reloads_on_sighup_and_exits_on_sigterm() {
         .expect("spawn trueip");
     let pid = child.id().to_string();
     let stderr = child.stderr.take().expect("stderr");
+    // Killed if an assertion below fails; after a clean SIGTERM exit it has nothing to do.
+    let mut child = KillOnDrop(Some(child));
     let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -180,7 +182,8 @@ async fn the_binary_reloads_on_sighup_and_exits_on_sigterm() {
     wait_for_log(&mut lines, "reload refused").await;
     assert_eq!(get(addr, b"", &[]).await.0, 403);
     signal("-TERM");
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let mut exited = child.0.take().expect("child");
+    let status = tokio::task::spawn_blocking(move || exited.wait())
         .await
         .expect("join")
         .expect("wait");
@@ -197,6 +200,17 @@ async fn wait_for_log(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, 
             .expect("running");
         if line.contains(needle) {
             return;
+        }
+    }
+}
+
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

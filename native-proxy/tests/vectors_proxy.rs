@@ -59,7 +59,7 @@ async fn capturing_upstream() -> (SocketAddr, mpsc::UnboundedReceiver<Captured>)
                 let _ = s.read_to_end(&mut all).await;
                 let d =
                     trueip::proxy_protocol::decode(&all).expect("trueip sent a valid v2 header");
-                let (source, destination) = match *d.header.addresses() {
+                let (source, destination) = match d.header.addresses() {
                     trueip::proxy_protocol::Addresses::Inet {
                         source,
                         destination,

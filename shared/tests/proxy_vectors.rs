@@ -111,7 +111,7 @@ fn outcome(
     match result {
         Ok(d) => {
             let h = &d.header;
-            let (source, destination) = endpoints(h.addresses());
+            let (source, destination) = endpoints(&h.addresses());
             json!({"ok": {
                 "version": match h.version() { Version::V1 => 1, Version::V2 => 2 },
                 "command": match h.command() { Command::Local => "local", Command::Proxy => "proxy" },
@@ -230,14 +230,14 @@ fn check_prefixes(
 /// (and LOCAL ones without an address block) must come back byte for byte.
 fn check_reencode(header: &Header<'_>, wire: &[u8]) -> Result<(), String> {
     let encoded = match header.version() {
-        Version::V1 => encode_v1(header.addresses()),
+        Version::V1 => encode_v1(&header.addresses()),
         Version::V2 => {
             let Ok(tlvs) = header.tlvs().collect::<Result<Vec<_>, _>>() else {
                 return Ok(()); // a TLV the iterator rejects cannot be re-encoded typed
             };
             let builder = match header.command() {
                 Command::Local => V2Builder::local(),
-                Command::Proxy => V2Builder::proxy(header.transport(), *header.addresses()),
+                Command::Proxy => V2Builder::proxy(header.transport(), header.addresses()),
             };
             let bad_ssl = tlvs
                 .iter()

@@ -385,7 +385,7 @@ fn try_explain(resolver: &Resolver, case: &Case) -> Result<Report, CaseError> {
             Addresses::Inet {
                 source,
                 destination,
-            } => (Some(*source), Some(*destination)),
+            } => (Some(source), Some(destination)),
             _ => (None, None),
         };
         // Behind a PROXY listener the PROXY source is the peer; LOCAL and UNKNOWN keep the connection's own peer.

@@ -3,6 +3,7 @@
 pub(crate) mod check_config;
 pub(crate) mod echo;
 pub(crate) mod explain;
+pub(crate) mod loadgen;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod sysexits;

@@ -159,14 +159,14 @@ fn check_decoded(data: &[u8], result: Result<Decoded<'_>, DecodeError>) {
 
 fn reencode(header: &Header<'_>) {
     let encoded = match header.version() {
-        Version::V1 => encode_v1(header.addresses()),
+        Version::V1 => encode_v1(&header.addresses()),
         Version::V2 => {
             let Ok(tlvs) = header.tlvs().collect::<Result<Vec<_>, _>>() else {
                 return;
             };
             let builder = match header.command() {
                 Command::Local => V2Builder::local(),
-                Command::Proxy => V2Builder::proxy(header.transport(), *header.addresses()),
+                Command::Proxy => V2Builder::proxy(header.transport(), header.addresses()),
             };
             builder.tlvs(tlvs).encode()
         }

@@ -14,6 +14,9 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::HeaderName;
+use crate::config::transparent::{
+    Interception, PassthroughProtocol, PassthroughSettings, Transparent,
+};
 use crate::trust::CidrSet;
 
 /// The largest PROXY header a listener may be configured to read (v2 with a full 64 KiB payload).
@@ -33,6 +36,8 @@ pub struct ListenerConfig {
     pub max_connections: NonZeroU32,
     /// What the listener does with a connection once its PROXY header (if any) is read.
     pub kind: ListenerKind,
+    /// TPROXY interception and transparent upstream connects; `None` for an ordinary listener.
+    pub transparent: Option<Transparent>,
 }
 
 /// What a listener speaks.
@@ -45,6 +50,8 @@ pub enum ListenerKind {
     Tcp(TcpSettings),
     /// The built-in echo server: answers with the client it saw and the forwarding headers.
     Echo,
+    /// A TPROXY listener without an upstream: each connection goes to its original destination.
+    Passthrough(PassthroughSettings),
 }
 
 /// Settings for `protocol: "http"`.
@@ -56,6 +63,10 @@ pub struct HttpSettings {
     pub tlv_headers: Vec<TlvHeader>,
     /// Whether one log line is written per request.
     pub access_log: AccessLog,
+    /// A request header that tells the upstream how the client was decided
+    /// (`client=...; port=...; source=...; hop=...; internal=...; spoof=...; fallback=...`), for
+    /// debugging and conformance tests. A client-sent header of that name is always removed.
+    pub decision_header: Option<HeaderName>,
 }
 
 /// Settings for `protocol: "tcp"`.
@@ -94,6 +105,7 @@ pub enum AccessLog {
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct Upstream {
     /// The upstream socket address (an IP literal and port).
+    #[serde(deserialize_with = "crate::config::values::socket_addr")]
     pub address: SocketAddr,
     /// Whether each upstream connection starts with a PROXY header carrying the client.
     #[serde(default)]
@@ -123,9 +135,11 @@ impl<'de> Deserialize<'de> for Upstream {
                 f.write_str("an upstream address such as \"127.0.0.1:9000\" or an upstream object")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Upstream, E> {
-                let address = s
-                    .parse()
-                    .map_err(|_| E::custom(format!("not a socket address (IP:port): {s:?}")))?;
+                let address = s.parse().map_err(|_| {
+                    E::custom(format!(
+                        "not a socket address (ip:port or [ipv6]:port): {s:?}"
+                    ))
+                })?;
                 Ok(Upstream {
                     address,
                     proxy_protocol: SendProxy::default(),
@@ -518,6 +532,10 @@ struct RawListener {
     tlv_headers: Vec<TlvHeader>,
     #[serde(default)]
     access_log: AccessLog,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decision_header: Option<HeaderName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transparent: Option<Transparent>,
 }
 
 fn default_max_connections() -> NonZeroU32 {
@@ -532,15 +550,36 @@ impl TryFrom<RawListener> for ListenerConfig {
                 .clone()
                 .ok_or_else(|| format!("protocol {p:?} needs an upstream"))
         };
+        let tproxy = raw
+            .transparent
+            .is_some_and(|t| t.interception == Interception::Tproxy);
         let kind = match raw.protocol {
+            // A TPROXY listener without an upstream forwards to each original destination.
+            ListenerProtocol::Http | ListenerProtocol::Tcp if tproxy && raw.upstream.is_none() => {
+                if !raw.tlv_headers.is_empty() {
+                    return Err("tlv_headers needs an upstream that receives them".to_string());
+                }
+                ListenerKind::Passthrough(PassthroughSettings {
+                    protocol: match raw.protocol {
+                        ListenerProtocol::Http => PassthroughProtocol::Http,
+                        _ => PassthroughProtocol::Tcp,
+                    },
+                })
+            }
+            ListenerProtocol::Echo if raw.transparent.is_some() => {
+                return Err("transparent needs protocol \"tcp\" or \"http\"".to_string());
+            }
             ListenerProtocol::Http => ListenerKind::Http(HttpSettings {
                 upstream: upstream("http")?,
                 tlv_headers: raw.tlv_headers.clone(),
                 access_log: raw.access_log,
+                decision_header: raw.decision_header.clone(),
             }),
             ListenerProtocol::Tcp => {
-                if !raw.tlv_headers.is_empty() {
-                    return Err("tlv_headers needs protocol \"http\"".to_string());
+                if !raw.tlv_headers.is_empty() || raw.decision_header.is_some() {
+                    return Err(
+                        "tlv_headers and decision_header need protocol \"http\"".to_string()
+                    );
                 }
                 ListenerKind::Tcp(TcpSettings {
                     upstream: upstream("tcp")?,
@@ -567,37 +606,31 @@ impl TryFrom<RawListener> for ListenerConfig {
             proxy_protocol: raw.proxy_protocol,
             max_connections: raw.max_connections,
             kind,
+            transparent: raw.transparent,
         })
     }
 }
 
 impl From<ListenerConfig> for RawListener {
     fn from(l: ListenerConfig) -> Self {
-        let (protocol, upstream, tlv_headers, access_log) = match l.kind {
-            ListenerKind::Http(h) => (
-                ListenerProtocol::Http,
-                Some(h.upstream),
-                h.tlv_headers,
-                h.access_log,
-            ),
-            ListenerKind::Tcp(t) => (
-                ListenerProtocol::Tcp,
-                Some(t.upstream),
-                Vec::new(),
-                AccessLog::Off,
-            ),
-            ListenerKind::Echo => (ListenerProtocol::Echo, None, Vec::new(), AccessLog::Off),
-        };
-        RawListener {
+        let mut raw = RawListener {
             name: Some(l.name),
             address: l.address,
-            protocol,
+            protocol: l.kind.protocol(),
             proxy_protocol: l.proxy_protocol,
-            upstream,
+            upstream: l.kind.upstream().cloned(),
             max_connections: l.max_connections,
-            tlv_headers,
-            access_log,
+            tlv_headers: Vec::new(),
+            access_log: AccessLog::Off,
+            decision_header: None,
+            transparent: l.transparent,
+        };
+        if let ListenerKind::Http(h) = l.kind {
+            raw.tlv_headers = h.tlv_headers;
+            raw.access_log = h.access_log;
+            raw.decision_header = h.decision_header;
         }
+        raw
     }
 }
 
@@ -607,7 +640,7 @@ impl ListenerKind {
         match self {
             ListenerKind::Http(h) => Some(&h.upstream),
             ListenerKind::Tcp(t) => Some(&t.upstream),
-            ListenerKind::Echo => None,
+            ListenerKind::Echo | ListenerKind::Passthrough(_) => None,
         }
     }
 
@@ -617,6 +650,10 @@ impl ListenerKind {
             ListenerKind::Http(_) => ListenerProtocol::Http,
             ListenerKind::Tcp(_) => ListenerProtocol::Tcp,
             ListenerKind::Echo => ListenerProtocol::Echo,
+            ListenerKind::Passthrough(p) => match p.protocol {
+                PassthroughProtocol::Http => ListenerProtocol::Http,
+                PassthroughProtocol::Tcp => ListenerProtocol::Tcp,
+            },
         }
     }
 }

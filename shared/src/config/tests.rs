@@ -74,10 +74,10 @@ fn full_example_from_the_contract() {
     assert_eq!(p.actions.reject_status.code(), 421);
     assert_eq!(p.access.status.code(), 451);
     assert_eq!(c.envoy.mode, envoy::EnvoyMode::Sidecar);
-    assert!(matches!(
-        c.listeners[0].kind,
-        listener::ListenerKind::Http(_)
-    ));
+    assert_eq!(
+        c.listeners[0].kind.protocol(),
+        listener::ListenerProtocol::Http
+    );
     // Serialising and parsing again gives the same configuration.
     assert_eq!(
         Config::from_json(&c.to_json_pretty()).expect("round trip"),

@@ -94,7 +94,7 @@ pub fn encode_ssl_sub_tlvs(subs: &[SslTlv<'_>]) -> Result<Vec<u8>, EncodeError> 
 ///     .unwrap();
 /// let decoded = decode(&bytes).unwrap();
 /// assert_eq!(decoded.consumed, bytes.len());
-/// assert_eq!(decoded.header.addresses(), &addresses);
+/// assert_eq!(decoded.header.addresses(), addresses);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Builder<'a> {

@@ -37,7 +37,9 @@ use core::net::SocketAddr;
 pub use crc32c::crc32c;
 pub use encode::{V2Builder, encode_ssl_sub_tlvs, encode_v1, encode_v2};
 pub use error::{DecodeError, EncodeError, Excerpt, TlvError};
-pub use tlv::{Aws, Azure, ClientFlags, Ssl, SslTlv, SslTlvs, Tlv, Tlvs, tlv_type};
+pub use tlv::{
+    Aws, Azure, ClientFlags, RawTlv, RawTlvs, Ssl, SslTlv, SslTlvs, Tlv, Tlvs, tlv_type,
+};
 pub use v1::decode_v1;
 pub use v2::decode_v2;
 
@@ -59,56 +61,202 @@ pub struct Decoded<'a> {
     pub consumed: usize,
 }
 
-/// A validated PROXY header, borrowing its TLVs from the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
+///
+/// Small and cheap to return: IP endpoints are kept in their 12- or 36-byte wire layout and
+/// turned into [`SocketAddr`]s by the accessors, UNIX paths are borrowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     version: Version,
     command: Command,
     transport: Transport,
-    addresses: Addresses,
+    endpoints: Endpoints<'a>,
     tlvs: &'a [u8],
 }
 
 impl<'a> Header<'a> {
     /// Which protocol version carried the header.
+    #[inline]
     pub fn version(&self) -> Version {
         self.version
     }
 
     /// LOCAL (use the real connection endpoints) or PROXY (use [`Header::addresses`]).
     /// Always [`Command::Proxy`] for v1.
+    #[inline]
     pub fn command(&self) -> Command {
         self.command
     }
 
     /// The proxied transport. v1 `TCP4`/`TCP6` is [`Transport::Stream`], `UNKNOWN` is
     /// [`Transport::Unspec`].
+    #[inline]
     pub fn transport(&self) -> Transport {
         self.transport
     }
 
     /// The proxied endpoints. [`Addresses::Unspecified`] for v1 `UNKNOWN`, v2 `AF_UNSPEC`
     /// and every v2 LOCAL header: in those cases the receiver uses the real endpoints.
-    pub fn addresses(&self) -> &Addresses {
-        &self.addresses
-    }
-
-    /// The proxied source as an IP socket address, if there is one.
-    pub fn source(&self) -> Option<SocketAddr> {
-        match self.addresses {
-            Addresses::Inet { source, .. } => Some(source),
-            Addresses::Unspecified | Addresses::Unix { .. } => None,
+    ///
+    /// Returned by value and built on request (UNIX paths are copied here, not when decoding).
+    pub fn addresses(&self) -> Addresses {
+        match self.endpoints {
+            Endpoints::Unspecified => Addresses::Unspecified,
+            Endpoints::V4(_) | Endpoints::V6(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+                let (source, destination) =
+                    self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
+                Addresses::Inet {
+                    source,
+                    destination,
+                }
+            }
+            Endpoints::Unix(paths) => {
+                let (source, destination) = paths
+                    .split_first_chunk::<108>()
+                    .map_or(([0; 108], [0; 108]), |(s, d)| {
+                        (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
+                    });
+                Addresses::Unix {
+                    source,
+                    destination,
+                }
+            }
         }
     }
 
+    /// The proxied source as an IP socket address, if there is one.
+    #[inline]
+    pub fn source(&self) -> Option<SocketAddr> {
+        self.endpoints.inet().map(|(source, _)| source)
+    }
+
+    /// The proxied destination as an IP socket address, if there is one.
+    #[inline]
+    pub fn destination(&self) -> Option<SocketAddr> {
+        self.endpoints.inet().map(|(_, destination)| destination)
+    }
+
     /// The v2 TLVs, interpreted lazily; empty for v1.
+    #[inline]
     pub fn tlvs(&self) -> Tlvs<'a> {
         Tlvs::new(self.tlvs)
     }
 
+    /// The v2 TLVs as type and value, uninterpreted (cheaper than [`Header::tlvs`] when only
+    /// one custom type matters, or to forward them); empty for v1.
+    #[inline]
+    pub fn raw_tlvs_iter(&self) -> RawTlvs<'a> {
+        RawTlvs::new(self.tlvs)
+    }
+
     /// The raw v2 TLV block (framing already validated), e.g. to pass it through unchanged.
+    #[inline]
     pub fn raw_tlvs(&self) -> &'a [u8] {
         self.tlvs
+    }
+}
+
+impl core::fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Header")
+            .field("version", &self.version)
+            .field("command", &self.command)
+            .field("transport", &self.transport)
+            .field("addresses", &self.addresses())
+            .field("tlvs", &self.tlvs.escape_ascii().to_string())
+            .finish()
+    }
+}
+
+/// Only reached for impossible layouts; keeps the accessors free of panics.
+const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// What [`Header`] stores: IP endpoints in the v2 wire layout (source address, destination
+/// address, source port, destination port, all big-endian), UNIX paths borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoints<'a> {
+    Unspecified,
+    V4([u8; 12]),
+    V6([u8; 36]),
+    Wire4(&'a [u8; 12]),
+    Wire6(&'a [u8; 36]),
+    Unix(&'a [u8; 216]),
+}
+
+impl Endpoints<'_> {
+    /// Builds the wire layout from two same-family socket addresses (v1 decoding).
+    fn from_socket_addrs(source: SocketAddr, destination: SocketAddr) -> Self {
+        let [sp0, sp1] = source.port().to_be_bytes();
+        let [dp0, dp1] = destination.port().to_be_bytes();
+        match (source.ip(), destination.ip()) {
+            (core::net::IpAddr::V4(s), core::net::IpAddr::V4(d)) => {
+                let [s0, s1, s2, s3] = s.octets();
+                let [d0, d1, d2, d3] = d.octets();
+                Self::V4([s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1])
+            }
+            (s, d) => {
+                let mut wire = [0u8; 36];
+                let (addrs, ports) = wire.split_at_mut(32);
+                let (src, dst) = addrs.split_at_mut(16);
+                src.copy_from_slice(&ipv6_octets(s));
+                dst.copy_from_slice(&ipv6_octets(d));
+                ports.copy_from_slice(&[sp0, sp1, dp0, dp1]);
+                Self::V6(wire)
+            }
+        }
+    }
+
+    #[inline]
+    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Self::V4(wire) => Some(inet4(wire)),
+            Self::Wire4(wire) => Some(inet4(wire)),
+            Self::V6(wire) => inet6(wire),
+            Self::Wire6(wire) => inet6(wire),
+            Self::Unspecified | Self::Unix(_) => None,
+        }
+    }
+}
+
+#[inline]
+fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
+    let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
+    (
+        SocketAddr::new(
+            core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
+            u16::from_be_bytes([sp0, sp1]),
+        ),
+        SocketAddr::new(
+            core::net::Ipv4Addr::new(d0, d1, d2, d3).into(),
+            u16::from_be_bytes([dp0, dp1]),
+        ),
+    )
+}
+
+#[inline]
+fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
+    let (addrs, ports) = wire.split_first_chunk::<32>()?;
+    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
+    let (s, d) = addrs.split_first_chunk::<16>()?;
+    let d: &[u8; 16] = d.try_into().ok()?;
+    Some((
+        SocketAddr::new(
+            core::net::Ipv6Addr::from(*s).into(),
+            u16::from_be_bytes([sp0, sp1]),
+        ),
+        SocketAddr::new(
+            core::net::Ipv6Addr::from(*d).into(),
+            u16::from_be_bytes([dp0, dp1]),
+        ),
+    ))
+}
+
+/// v1 never mixes families (the parser checks); this only keeps the match total.
+fn ipv6_octets(ip: core::net::IpAddr) -> [u8; 16] {
+    match ip {
+        core::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        core::net::IpAddr::V6(v6) => v6.octets(),
     }
 }
 
@@ -179,6 +327,10 @@ impl Addresses {
 /// [`DecodeError::Incomplete`] while `buf` is a valid prefix (including an empty `buf`);
 /// [`DecodeError::NotProxy`] when `buf` starts like neither version; otherwise the terminal
 /// error of [`decode_v1`] or [`decode_v2`].
+// Inlined into the caller (the proxy's accept path): the v2 hot path is ~40 instructions and
+// inlining lets the result stay in registers instead of going through memory; cold paths
+// (errors, v1, TLV checks) stay out of line. Measured in BENCHMARKS.md.
+#[inline(always)]
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     match buf.first() {
         None => Err(DecodeError::Incomplete {

@@ -245,7 +245,7 @@ proptest! {
         prop_assert_eq!(d.header.version(), Version::V2);
         prop_assert_eq!(d.header.command(), command);
         prop_assert_eq!(d.header.transport(), transport);
-        prop_assert_eq!(d.header.addresses(), &addresses);
+        prop_assert_eq!(d.header.addresses(), addresses);
         let decoded: Vec<_> = d
             .header
             .tlvs()
@@ -262,7 +262,7 @@ proptest! {
         let encoded = encode_v1(&addresses).expect("encodable");
         let d = decode(&encoded).expect("decodes");
         prop_assert_eq!(d.consumed, encoded.len());
-        prop_assert_eq!(d.header.addresses(), &addresses);
+        prop_assert_eq!(d.header.addresses(), addresses);
         prop_assert_eq!(d.header.command(), Command::Proxy);
         let transport = if addresses == Addresses::Unspecified { Transport::Unspec } else { Transport::Stream };
         prop_assert_eq!(d.header.transport(), transport);
@@ -276,7 +276,7 @@ proptest! {
             walk(&d.header);
         }
         walk(&Header { version: Version::V2, command: Command::Proxy, transport: Transport::Unspec,
-                       addresses: Addresses::Unspecified, tlvs: &input });
+                       endpoints: Endpoints::Unspecified, tlvs: &input });
     }
 
     #[test]

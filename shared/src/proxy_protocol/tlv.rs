@@ -215,8 +215,12 @@ impl<'a> Tlvs<'a> {
 impl<'a> Iterator for Tlvs<'a> {
     type Item = Result<Tlv<'a>, TlvError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.raw.next()?.and_then(|(t, v)| Tlv::parse(t, v));
+        let item = self
+            .raw
+            .next()?
+            .and_then(|r| Tlv::parse(r.tlv_type, r.value));
         if item.is_err() {
             self.raw.stop();
         }
@@ -236,7 +240,10 @@ impl<'a> Iterator for SslTlvs<'a> {
     type Item = Result<SslTlv<'a>, TlvError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.raw.next()?.and_then(|(t, v)| SslTlv::parse(t, v));
+        let item = self
+            .raw
+            .next()?
+            .and_then(|r| SslTlv::parse(r.tlv_type, r.value));
         if item.is_err() {
             self.raw.stop();
         }
@@ -407,15 +414,29 @@ impl<'a> SslTlv<'a> {
     }
 }
 
-/// The framing layer: `(type, value)` pairs, stopping for good at the first truncated TLV.
+/// One TLV as framed on the wire, uninterpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawTlv<'a> {
+    /// The type byte.
+    pub tlv_type: u8,
+    /// The value bytes.
+    pub value: &'a [u8],
+}
+
+/// The framing layer alone: TLVs as type and value, without interpreting any value.
+/// Fused; stops for good at the first TLV that runs past the end of the block.
+///
+/// For forwarding TLVs unchanged or picking out a custom type cheaply; [`Tlvs`] is the
+/// interpreted view.
 #[derive(Debug, Clone)]
-pub(crate) struct RawTlvs<'a> {
+pub struct RawTlvs<'a> {
     cursor: Cursor<'a>,
     done: bool,
 }
 
 impl<'a> RawTlvs<'a> {
-    pub(crate) fn new(block: &'a [u8]) -> Self {
+    /// Iterates over an encoded TLV block.
+    pub fn new(block: &'a [u8]) -> Self {
         Self {
             cursor: Cursor::new(block),
             done: false,
@@ -425,36 +446,29 @@ impl<'a> RawTlvs<'a> {
     fn stop(&mut self) {
         self.done = true;
     }
-
-    /// Offset of the next TLV from the start of the block.
-    pub(crate) fn position(&self) -> usize {
-        self.cursor.position()
-    }
 }
 
 impl<'a> Iterator for RawTlvs<'a> {
-    type Item = Result<(u8, &'a [u8]), TlvError>;
+    type Item = Result<RawTlv<'a>, TlvError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.cursor.is_empty() {
             return None;
         }
         let offset = self.cursor.position();
-        let t = self.cursor.u8();
-        let value = self
-            .cursor
-            .u16_be()
-            .and_then(|len| self.cursor.take(usize::from(len)));
-        match (t, value) {
-            (Some(t), Some(value)) => Some(Ok((t, value))),
-            (t, _) => {
-                self.done = true;
-                Some(Err(TlvError::Truncated {
-                    tlv_type: t.unwrap_or(0),
-                    offset,
-                }))
+        let mut c = self.cursor.clone();
+        if let Some(&[tlv_type, hi, lo]) = c.take_array::<3>() {
+            if let Some(value) = c.take(usize::from(u16::from_be_bytes([hi, lo]))) {
+                self.cursor = c;
+                return Some(Ok(RawTlv { tlv_type, value }));
             }
         }
+        self.done = true;
+        Some(Err(TlvError::Truncated {
+            tlv_type: self.cursor.peek_rest().first().copied().unwrap_or(0),
+            offset,
+        }))
     }
 }
 
@@ -493,6 +507,26 @@ mod tests {
                 Err(TlvError::Truncated {
                     tlv_type: 0x02,
                     offset: 3
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_iterator_frames_without_interpreting() {
+        // A GCP TLV of the wrong length is fine at this layer; the truncated one is not.
+        let block = [0xE0, 0, 1, 9, 0x02, 0, 5, b'a'];
+        let items: Vec<_> = RawTlvs::new(&block).collect();
+        assert_eq!(
+            items,
+            vec![
+                Ok(RawTlv {
+                    tlv_type: 0xE0,
+                    value: &[9]
+                }),
+                Err(TlvError::Truncated {
+                    tlv_type: 0x02,
+                    offset: 4
                 })
             ]
         );

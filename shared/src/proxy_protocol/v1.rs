@@ -8,7 +8,7 @@
 use core::net::{IpAddr, SocketAddr};
 
 use super::{
-    Addresses, Command, DecodeError, Decoded, Excerpt, Header, Transport, V1_MAX_LEN, Version,
+    Command, DecodeError, Decoded, Endpoints, Excerpt, Header, Transport, V1_MAX_LEN, Version,
 };
 use crate::cursor::Cursor;
 
@@ -28,12 +28,12 @@ const MAX_ADDRESS_LEN: usize = 45;
 pub fn decode_v1(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let window = buf.get(..V1_MAX_LEN).unwrap_or(buf);
     match parse_line(&mut Cursor::new(window)) {
-        Ok((transport, addresses, consumed)) => Ok(Decoded {
+        Ok((transport, endpoints, consumed)) => Ok(Decoded {
             header: Header {
                 version: Version::V1,
                 command: Command::Proxy,
                 transport,
-                addresses,
+                endpoints,
                 tlvs: &[],
             },
             consumed,
@@ -66,7 +66,7 @@ enum End {
     Lf,
 }
 
-fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Addresses, usize), Fail> {
+fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Endpoints<'static>, usize), Fail> {
     literal(c, b"PROXY", |found| DecodeError::NotProxy { found })?;
     literal(c, b" ", |found| DecodeError::V1Syntax {
         expected: "a space after PROXY",
@@ -97,16 +97,19 @@ fn parse_line(c: &mut Cursor<'_>) -> Result<(Transport, Addresses, usize), Fail>
     literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
     Ok((
         Transport::Stream,
-        Addresses::Inet {
-            source: SocketAddr::new(source, source_port),
-            destination: SocketAddr::new(destination, destination_port),
-        },
+        Endpoints::from_socket_addrs(
+            SocketAddr::new(source, source_port),
+            SocketAddr::new(destination, destination_port),
+        ),
         c.position(),
     ))
 }
 
 /// `UNKNOWN`: the spec tells receivers to ignore whatever precedes the CRLF.
-fn skip_unknown(c: &mut Cursor<'_>, end: End) -> Result<(Transport, Addresses, usize), Fail> {
+fn skip_unknown(
+    c: &mut Cursor<'_>,
+    end: End,
+) -> Result<(Transport, Endpoints<'static>, usize), Fail> {
     let mut end = end;
     loop {
         match end {
@@ -114,7 +117,7 @@ fn skip_unknown(c: &mut Cursor<'_>, end: End) -> Result<(Transport, Addresses, u
             End::Cr => {
                 c.take(1).ok_or(Fail::Short)?;
                 literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
-                return Ok((Transport::Unspec, Addresses::Unspecified, c.position()));
+                return Ok((Transport::Unspec, Endpoints::Unspecified, c.position()));
             }
             End::Space => {
                 c.take(1).ok_or(Fail::Short)?;
@@ -137,13 +140,22 @@ fn address(c: &mut Cursor<'_>, want_v6: bool, protocol: &'static str) -> Result<
     if text.is_empty() {
         return Err(syntax("an address", c));
     }
-    let found = Excerpt::new(text);
-    let ip: IpAddr = core::str::from_utf8(text)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(DecodeError::V1BadAddress { found })?;
+    // Fast path for the common TCP4 line; std's parser (as strict: no leading zeroes) decides
+    // everything else, including which family a mismatched address belongs to.
+    let ip = match parse_ipv4(text).filter(|_| !want_v6) {
+        Some(v4) => IpAddr::V4(v4),
+        None => core::str::from_utf8(text)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| DecodeError::V1BadAddress {
+                found: Excerpt::new(text),
+            })?,
+    };
     if ip.is_ipv6() != want_v6 {
-        return Err(Fail::Bad(DecodeError::V1FamilyMismatch { protocol, found }));
+        return Err(Fail::Bad(DecodeError::V1FamilyMismatch {
+            protocol,
+            found: Excerpt::new(text),
+        }));
     }
     expect_end(c, end, End::Space, "a space after the address")?;
     Ok(ip)
@@ -151,22 +163,17 @@ fn address(c: &mut Cursor<'_>, want_v6: bool, protocol: &'static str) -> Result<
 
 /// A port field: decimal 0..=65535, no leading zeroes, followed by `want`.
 fn port(c: &mut Cursor<'_>, want: End) -> Result<u16, Fail> {
-    let plausible = |digits: &[u8]| {
-        digits.iter().all(u8::is_ascii_digit)
-            && !(digits.len() > 1 && digits.first() == Some(&b'0'))
-            && parse_decimal(digits).is_some_and(|v| v <= u32::from(u16::MAX))
-    };
-    let (text, end) =
-        field(c, plausible).map_err(|e| e.bad(|found| DecodeError::V1BadPort { found }))?;
+    // Every prefix of a valid port is a valid port (or empty), so one check serves both.
+    let (text, end) = field(c, |partial| {
+        partial.is_empty() || parse_port(partial).is_some()
+    })
+    .map_err(|e| e.bad(|found| DecodeError::V1BadPort { found }))?;
     if text.is_empty() {
         return Err(syntax("a port", c));
     }
-    let value = parse_decimal(text)
-        .filter(|_| plausible(text))
-        .and_then(|v| u16::try_from(v).ok())
-        .ok_or(DecodeError::V1BadPort {
-            found: Excerpt::new(text),
-        })?;
+    let value = parse_port(text).ok_or_else(|| DecodeError::V1BadPort {
+        found: Excerpt::new(text),
+    })?;
     let expected = if want == End::Space {
         "a space after the port"
     } else {
@@ -174,6 +181,35 @@ fn port(c: &mut Cursor<'_>, want: End) -> Result<u16, Fail> {
     };
     expect_end(c, end, want, expected)?;
     Ok(value)
+}
+
+/// A port: 1 to 5 decimal digits, no leading zero unless it is `0`, at most 65535.
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.len() > 1 && digits.first() == Some(&b'0') {
+        return None;
+    }
+    parse_decimal(digits)
+        .filter(|_| (1..=5).contains(&digits.len()))
+        .and_then(|v| u16::try_from(v).ok())
+}
+
+/// A dotted-quad IPv4 address: exactly four decimal octets 0..=255 without leading zeroes.
+/// Accepts a subset of what std's parser accepts (in fact the same set), so `None` just means
+/// "let std decide".
+fn parse_ipv4(text: &[u8]) -> Option<core::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split(|b| *b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
+            return None;
+        }
+        *octet = u8::try_from(parse_decimal(part)?).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(core::net::Ipv4Addr::from(octets))
 }
 
 /// Digits as a number; `None` on a non-digit or past six digits (no port has more than five).

@@ -6,12 +6,10 @@
 //! whole header is buffered the address block is read, the TLV framing is walked, the
 //! UNIQUE_ID cap is enforced and a CRC32C TLV, if any, is verified.
 
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-
 use super::crc32c::Crc32c;
-use super::tlv::{RawTlvs, tlv_type};
+use super::tlv::tlv_type;
 use super::{
-    Addresses, Command, DecodeError, Decoded, Excerpt, Header, Transport, V2_SIGNATURE, Version,
+    Command, DecodeError, Decoded, Endpoints, Excerpt, Header, Transport, V2_SIGNATURE, Version,
 };
 use crate::cursor::Cursor;
 
@@ -28,67 +26,121 @@ pub(crate) const UNIX_LEN: u16 = 216;
 /// [`DecodeError::Incomplete`] while `buf` is a valid prefix (`needed` is exact once the
 /// fixed part is in); [`DecodeError::NotProxy`] when the signature does not match; otherwise
 /// the `V2*` variant naming the problem.
+// See `decode`: the hot path is small and its callers are few.
+#[inline(always)]
 pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-    let short = || DecodeError::Incomplete {
-        needed: FIXED_LEN.saturating_sub(buf.len()).max(1),
+    // The fixed part is read as one array and destructured, so the common path has no
+    // per-field bounds checks; fewer than 16 bytes take the byte-by-byte path below. Bytes
+    // 13 and 14 are matched whole against the values the spec defines; the nibble-level
+    // diagnosis of anything else is left to the cold error path.
+    let Some(&[ref sig @ .., ver_cmd, fam, len_hi, len_lo]) = buf.first_chunk::<FIXED_LEN>() else {
+        return Err(check_short_prefix(buf));
     };
-    let seen = buf.get(..V2_SIGNATURE.len()).unwrap_or(buf);
-    if !V2_SIGNATURE.starts_with(seen) {
-        return Err(DecodeError::NotProxy {
-            found: Excerpt::new(buf),
-        });
+    if *sig != V2_SIGNATURE {
+        return Err(not_proxy(buf));
     }
-    let mut c = Cursor::new(buf);
-    c.take_array::<12>().ok_or_else(short)?;
-
-    let ver_cmd = c.u8().ok_or_else(short)?;
-    if ver_cmd >> 4 != 2 {
-        return Err(DecodeError::V2BadVersion {
-            version: ver_cmd >> 4,
-        });
-    }
-    let command = match ver_cmd & 0x0F {
-        0x0 => Command::Local,
-        0x1 => Command::Proxy,
-        command => return Err(DecodeError::V2BadCommand { command }),
+    let command = match ver_cmd {
+        0x21 => Command::Proxy,
+        0x20 => Command::Local,
+        _ => return Err(bad_fixed_part(ver_cmd, fam)),
     };
-
-    let fam = c.u8().ok_or_else(short)?;
-    let (family, transport) = family_transport(fam)?;
-
-    let length = c.u16_be().ok_or_else(short)?;
+    let (family, transport) = match fam {
+        0x11 => (Family::Inet, Transport::Stream),
+        0x21 => (Family::Inet6, Transport::Stream),
+        0x12 => (Family::Inet, Transport::Dgram),
+        0x22 => (Family::Inet6, Transport::Dgram),
+        0x00 => (Family::Unspec, Transport::Unspec),
+        0x31 => (Family::Unix, Transport::Stream),
+        0x32 => (Family::Unix, Transport::Dgram),
+        _ => return Err(bad_fixed_part(ver_cmd, fam)),
+    };
+    let length = u16::from_be_bytes([len_hi, len_lo]);
     let required = family.address_len();
     if length < required {
         return Err(DecodeError::V2AddressBlockTooShort { length, required });
     }
     let total = FIXED_LEN + usize::from(length);
-    let mut body = c.sub(usize::from(length)).ok_or(DecodeError::Incomplete {
-        needed: total.saturating_sub(buf.len()).max(1),
-    })?;
-
-    // `length >= required` was checked above, so the address block is present.
-    let mut block = body
-        .sub(usize::from(required))
-        .ok_or(DecodeError::Incomplete { needed: 1 })?;
-    let addresses = match command {
-        // LOCAL: the spec says to discard the address block and use the real endpoints.
-        Command::Local => Addresses::Unspecified,
-        Command::Proxy => read_addresses(&mut block, family),
+    let Some(header) = buf.get(..total) else {
+        return Err(DecodeError::Incomplete {
+            needed: total.saturating_sub(buf.len()).max(1),
+        });
     };
-    let tlvs = body.rest();
-    let header = buf.get(..total).unwrap_or(buf);
-    check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
-
+    // `length >= required` was checked above, so both splits succeed.
+    let body = header.get(FIXED_LEN..).unwrap_or_default();
+    let (block, tlvs) = body
+        .split_at_checked(usize::from(required))
+        .unwrap_or_default();
+    let endpoints = match command {
+        // LOCAL: the spec says to discard the address block and use the real endpoints.
+        Command::Local => Endpoints::Unspecified,
+        Command::Proxy => read_endpoints(block, family),
+    };
+    if !tlvs.is_empty() {
+        check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
+    }
     Ok(Decoded {
         header: Header {
             version: Version::V2,
             command,
             transport,
-            addresses,
+            endpoints,
             tlvs,
         },
         consumed: total,
     })
+}
+
+/// Fewer than 16 bytes: `Incomplete` if they are a valid start of a header, else the error
+/// the full header would get (signature, version, command or family byte).
+#[cold]
+fn check_short_prefix(buf: &[u8]) -> DecodeError {
+    let seen = buf.get(..V2_SIGNATURE.len()).unwrap_or(buf);
+    if !V2_SIGNATURE.starts_with(seen) {
+        return not_proxy(buf);
+    }
+    let mut rest = Cursor::new(buf.get(V2_SIGNATURE.len()..).unwrap_or_default());
+    if let Some(ver_cmd) = rest.u8() {
+        if let Err(e) = version_command(ver_cmd) {
+            return e;
+        }
+    }
+    if let Some(fam) = rest.u8() {
+        if let Err(e) = family_transport(fam) {
+            return e;
+        }
+    }
+    DecodeError::Incomplete {
+        needed: FIXED_LEN.saturating_sub(buf.len()).max(1),
+    }
+}
+
+#[cold]
+fn not_proxy(buf: &[u8]) -> DecodeError {
+    DecodeError::NotProxy {
+        found: Excerpt::new(buf),
+    }
+}
+
+/// Says which nibble of bytes 13 and 14 is wrong; reached only when one is.
+#[cold]
+fn bad_fixed_part(ver_cmd: u8, fam: u8) -> DecodeError {
+    match version_command(ver_cmd).and_then(|_| family_transport(fam)) {
+        Err(e) => e,
+        // Unreachable: the fast path accepts exactly what these two functions accept.
+        Ok(_) => DecodeError::V2BadFamilyTransport { byte: fam },
+    }
+}
+
+/// Byte 13: version 2 in the high nibble, LOCAL or PROXY in the low one.
+fn version_command(byte: u8) -> Result<Command, DecodeError> {
+    if byte >> 4 != 2 {
+        return Err(DecodeError::V2BadVersion { version: byte >> 4 });
+    }
+    match byte & 0x0F {
+        0x0 => Ok(Command::Local),
+        0x1 => Ok(Command::Proxy),
+        command => Err(DecodeError::V2BadCommand { command }),
+    }
 }
 
 /// The address family nibble.
@@ -133,66 +185,40 @@ fn family_transport(byte: u8) -> Result<(Family, Transport), DecodeError> {
     Ok((family, transport))
 }
 
-/// Reads the address block; its length was checked against the family, so every read succeeds
-/// (the `Unspecified` fallbacks are unreachable but keep the parser free of panics).
-fn read_addresses(block: &mut Cursor<'_>, family: Family) -> Addresses {
+/// Takes the address block in its wire layout; its length was checked against the family, so
+/// every read succeeds (the `Unspecified` fallbacks are unreachable but keep it panic-free).
+#[inline(always)]
+fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
     match family {
-        Family::Unspec => Addresses::Unspecified,
-        Family::Inet => {
-            let (Some(src), Some(dst), Some(sp), Some(dp)) = (
-                block.take_array::<4>(),
-                block.take_array::<4>(),
-                block.u16_be(),
-                block.u16_be(),
-            ) else {
-                return Addresses::Unspecified;
-            };
-            Addresses::Inet {
-                source: SocketAddr::new(Ipv4Addr::from(*src).into(), sp),
-                destination: SocketAddr::new(Ipv4Addr::from(*dst).into(), dp),
-            }
-        }
-        Family::Inet6 => {
-            let (Some(src), Some(dst), Some(sp), Some(dp)) = (
-                block.take_array::<16>(),
-                block.take_array::<16>(),
-                block.u16_be(),
-                block.u16_be(),
-            ) else {
-                return Addresses::Unspecified;
-            };
-            Addresses::Inet {
-                source: SocketAddr::new(Ipv6Addr::from(*src).into(), sp),
-                destination: SocketAddr::new(Ipv6Addr::from(*dst).into(), dp),
-            }
-        }
-        Family::Unix => {
-            let (Some(src), Some(dst)) = (block.take_array::<108>(), block.take_array::<108>())
-            else {
-                return Addresses::Unspecified;
-            };
-            Addresses::Unix {
-                source: *src,
-                destination: *dst,
-            }
-        }
+        Family::Unspec => None,
+        Family::Inet => block.first_chunk().map(Endpoints::Wire4),
+        Family::Inet6 => block.first_chunk().map(Endpoints::Wire6),
+        Family::Unix => block.first_chunk().map(Endpoints::Unix),
     }
+    .unwrap_or(Endpoints::Unspecified)
 }
 
 /// Walks the TLV framing, enforces the UNIQUE_ID cap and verifies a CRC32C if present.
 /// `header` is the whole header; `tlv_start` is where `tlvs` begins within it.
+///
+/// A plain slice loop rather than the [`RawTlvs`](super::RawTlvs) iterator: it runs on every
+/// header with TLVs, and only needs positions when something is wrong.
 fn check_tlvs(header: &[u8], tlvs: &[u8], tlv_start: usize) -> Result<(), DecodeError> {
-    let mut raw = RawTlvs::new(tlvs);
+    let offset_of = |rest: &[u8]| tlv_start + (tlvs.len() - rest.len());
+    let mut rest = tlvs;
     let mut crc: Option<(usize, u32)> = None;
-    loop {
-        let position = raw.position();
-        let offset = tlv_start + position;
-        let Some(item) = raw.next() else { break };
-        let (t, value) = item.map_err(|_| DecodeError::V2TlvTruncated {
-            tlv_type: tlvs.get(position).copied().unwrap_or(0),
-            offset,
-        })?;
-        let length = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    while !rest.is_empty() {
+        let truncated = |rest: &[u8]| DecodeError::V2TlvTruncated {
+            tlv_type: rest.first().copied().unwrap_or(0),
+            offset: offset_of(rest),
+        };
+        let Some((&[t, hi, lo], after)) = rest.split_first_chunk::<3>() else {
+            return Err(truncated(rest));
+        };
+        let length = u16::from_be_bytes([hi, lo]);
+        let Some((value, next)) = after.split_at_checked(usize::from(length)) else {
+            return Err(truncated(rest));
+        };
         match t {
             tlv_type::CRC32C => {
                 let received: &[u8; 4] = value
@@ -201,13 +227,14 @@ fn check_tlvs(header: &[u8], tlvs: &[u8], tlv_start: usize) -> Result<(), Decode
                 if crc.is_some() {
                     return Err(DecodeError::V2Crc32cDuplicate);
                 }
-                crc = Some((offset + 3, u32::from_be_bytes(*received)));
+                crc = Some((offset_of(after), u32::from_be_bytes(*received)));
             }
             tlv_type::UNIQUE_ID if value.len() > tlv_type::UNIQUE_ID_MAX_LEN => {
                 return Err(DecodeError::V2UniqueIdTooLong { length });
             }
             _ => {}
         }
+        rest = next;
     }
     if let Some((at, received)) = crc {
         let computed = checksum_with_zeroed_field(header, at);

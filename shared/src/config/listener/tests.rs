@@ -123,7 +123,9 @@ fn upstream_shorthand_is_an_address_with_defaults() {
         parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": "localhost:9000"}"#)
             .expect_err("bad");
     assert!(
-        err.contains(r#"upstream: not a socket address (IP:port): "localhost:9000""#),
+        err.contains(
+            r#"upstream: not a socket address (ip:port or [ipv6]:port): "localhost:9000""#
+        ),
         "{err}"
     );
     let err = parse(r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": {"address": "127.0.0.1:1", "x": 1}}"#)

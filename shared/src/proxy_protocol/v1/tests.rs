@@ -1,5 +1,5 @@
 use super::*;
-use crate::proxy_protocol::decode;
+use crate::proxy_protocol::{Addresses, decode};
 
 fn ok(input: &[u8]) -> Decoded<'_> {
     decode_v1(input).expect("decodes")
@@ -19,7 +19,7 @@ fn tcp4_line_and_trailing_payload() {
     assert_eq!(d.header.transport(), Transport::Stream);
     assert_eq!(
         d.header.addresses(),
-        &Addresses::Inet {
+        Addresses::Inet {
             source: "192.168.0.1:56324".parse().expect("addr"),
             destination: "192.168.0.11:443".parse().expect("addr"),
         }
@@ -37,7 +37,7 @@ fn tcp6_and_unknown() {
     let d = ok(b"PROXY UNKNOWN\r\n");
     assert_eq!(
         (d.consumed, d.header.addresses()),
-        (15, &Addresses::Unspecified)
+        (15, Addresses::Unspecified)
     );
     let d = ok(b"PROXY UNKNOWN ffff::1 whatever 1 2\r\nrest");
     assert_eq!(d.consumed, 36);
@@ -132,4 +132,20 @@ fn prefixes_are_incomplete_until_they_cannot_become_valid() {
     assert_eq!(kind(b"PROXY TCP4 1.2.3.4 5.6.7.8 00"), "v1_bad_port");
     assert_eq!(kind(b"PROXY TCP4 1.2.3.4 5.6.7.8 70000"), "v1_bad_port");
     assert_eq!(kind(b"PROXY UDP4"), "v1_bad_protocol");
+}
+
+proptest::proptest! {
+    /// The IPv4 fast path accepts exactly what std's strict parser accepts.
+    #[test]
+    fn ipv4_fast_path_agrees_with_std(text in "[0-9.]{0,18}|([0-9]{1,3}\\.){3}[0-9]{1,3}") {
+        let std: Option<core::net::Ipv4Addr> = text.parse().ok();
+        proptest::prop_assert_eq!(parse_ipv4(text.as_bytes()), std);
+    }
+
+    /// Ports are 0..=65535 in decimal without leading zeroes, nothing else.
+    #[test]
+    fn ports_are_canonical_decimals(text in "[0-9+ -]{0,7}") {
+        let canonical = text.parse::<u16>().ok().filter(|p| p.to_string() == text);
+        proptest::prop_assert_eq!(parse_port(text.as_bytes()), canonical);
+    }
 }

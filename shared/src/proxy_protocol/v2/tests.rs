@@ -33,7 +33,10 @@ fn local_ignores_the_address_block() {
     let input = header(0x20, 0x11, &INET_BLOCK);
     let d = decode_v2(&input).expect("decodes");
     assert_eq!(d.header.command(), Command::Local);
-    assert_eq!(d.header.addresses(), &Addresses::Unspecified);
+    assert_eq!(
+        d.header.addresses(),
+        crate::proxy_protocol::Addresses::Unspecified
+    );
     let input = header(0x20, 0x00, &[]);
     let d = decode_v2(&input).expect("decodes");
     assert_eq!(d.consumed, 16);
