@@ -125,8 +125,8 @@ impl AddrError<'_> {
 pub(crate) enum Bad {
     Empty,
     NotAnAddress,
-    BadPort,
-    BadZone,
+    Port,
+    Zone,
 }
 
 impl Bad {
@@ -134,8 +134,8 @@ impl Bad {
         match self {
             Bad::Empty => AddrError::Empty,
             Bad::NotAnAddress => AddrError::NotAnAddress(Escaped(value)),
-            Bad::BadPort => AddrError::BadPort(Escaped(value)),
-            Bad::BadZone => AddrError::BadZone(Escaped(value)),
+            Bad::Port => AddrError::BadPort(Escaped(value)),
+            Bad::Zone => AddrError::BadZone(Escaped(value)),
         }
     }
 }
@@ -272,7 +272,7 @@ fn parse_v6_with_zone(s: &[u8]) -> Result<Ipv6Addr, Bad> {
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
         if !ok {
-            return Err(Bad::BadZone);
+            return Err(Bad::Zone);
         }
     }
     std::str::from_utf8(addr)
@@ -293,12 +293,12 @@ fn parse_port(port: &[u8], syntax: PortSyntax) -> Result<Option<u16>, Bad> {
         return Ok(None);
     }
     if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
-        return Err(Bad::BadPort);
+        return Err(Bad::Port);
     }
     let value = port
         .iter()
         .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
-    u16::try_from(value).map(Some).map_err(|_| Bad::BadPort)
+    u16::try_from(value).map(Some).map_err(|_| Bad::Port)
 }
 
 fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {

@@ -113,8 +113,8 @@ impl From<Bad> for EntryErrorKind {
     #[inline]
     fn from(e: Bad) -> Self {
         match e {
-            Bad::BadPort => EntryErrorKind::BadPort,
-            Bad::BadZone => EntryErrorKind::BadZone,
+            Bad::Port => EntryErrorKind::BadPort,
+            Bad::Zone => EntryErrorKind::BadZone,
             Bad::Empty | Bad::NotAnAddress => EntryErrorKind::NotAnAddress,
         }
     }
