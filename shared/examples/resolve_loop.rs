@@ -18,7 +18,7 @@ const CIDR3: &str = r#"{"trust":{"proxies":["10.0.0.0/8","172.16.0.0/12","192.16
 
 fn main() {
     let case = std::env::args().nth(1).unwrap_or_default();
-    let (config, peer, headers): (&str, &str, Vec<(Vec<u8>, Vec<u8>)>) = match case.as_str() {
+    let (config, peer, headers) = match case.as_str() {
         "none" | "std-parse" => (CIDR3, "10.0.0.1:5000", Vec::new()),
         "xff-1" => (CIDR3, "10.0.0.1:5000", xff(1)),
         "xff-5" => (CIDR3, "10.0.0.1:5000", xff(5)),
