@@ -27,15 +27,13 @@ enum Command {
     Explain(cmd::explain::Args),
     /// Validate a configuration and warn about dangerous settings.
     CheckConfig(cmd::check_config::Args),
+    /// Serve TPROXY-intercepted connections (shorthand for `run` with transparent listeners).
+    Tproxy(trueip_proxy::transparent::cli::TproxyArgs),
+    /// Install, remove or verify the TPROXY interception rules and routes.
+    Net(trueip_proxy::net::cli::NetArgs),
 }
 
 fn main() -> ExitCode {
-    // `trueip net ...` and `trueip tproxy ...` (transparent mode) are handled in their own modules.
-    if let Some(code) =
-        trueip_proxy::transparent::cli::dispatch(&std::env::args_os().collect::<Vec<_>>())
-    {
-        return code;
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -48,11 +46,15 @@ fn main() -> ExitCode {
             });
         }
     };
-    ExitCode::from(match cli.command {
+    let code = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Echo(args) => cmd::echo::run(args),
         Command::Loadgen(args) => cmd::loadgen::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
-    })
+        Command::Tproxy(args) => cmd::tproxy::run(args),
+        // `net` reports its own exit codes (77 without CAP_NET_ADMIN, 69 when a tool is missing).
+        Command::Net(args) => return trueip_proxy::net::cli::run(args),
+    };
+    ExitCode::from(code)
 }

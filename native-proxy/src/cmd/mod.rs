@@ -7,6 +7,7 @@ pub(crate) mod loadgen;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod sysexits;
+pub(crate) mod tproxy;
 
 use std::path::Path;
 

@@ -92,7 +92,15 @@ pub(crate) fn serve(
             Ok(s) => s,
             Err(e) => {
                 eprintln!("trueip: {e}");
-                return EX_UNAVAILABLE;
+                // Binding a transparent socket (or a low port) without the capability is a permission problem,
+                // which supervisors and the TPROXY docs tell apart from an address in use.
+                let denied = matches!(&e, trueip_proxy::ServeError::Bind { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied);
+                return if denied {
+                    super::sysexits::EX_NOPERM
+                } else {
+                    EX_UNAVAILABLE
+                };
             }
         };
         on_bound(&server);

@@ -12,5 +12,7 @@ pub(crate) const EX_USAGE: u8 = 64;
 pub(crate) const EX_DATAERR: u8 = 65;
 /// An input file does not exist or cannot be read.
 pub(crate) const EX_NOINPUT: u8 = 66;
+/// Missing permission or capability (e.g. CAP_NET_ADMIN for transparent sockets).
+pub(crate) const EX_NOPERM: u8 = 77;
 /// Output could not be written.
 pub(crate) const EX_IOERR: u8 = 74;

@@ -4,7 +4,9 @@
 //! `iptables -C` checks a rule exactly, so `check` asks the tool about every rule rather than
 //! parsing its output.
 
+use super::exec;
 use super::plan::{Family, Plan};
+use super::{Item, NetError, Report};
 
 /// Our chains, in creation order (the divert chain first: others jump to it).
 pub const CHAINS: [&str; 3] = ["TRUEIP_DIVERT", "TRUEIP_PREROUTING", "TRUEIP_OUTPUT"];
@@ -158,6 +160,77 @@ pub fn args(op: &str, chain: &str, spec: &[String]) -> Vec<String> {
     ];
     args.extend(spec.iter().cloned());
     args
+}
+
+/// Creates (or flushes) our chains, fills them, and adds the jumps that are missing.
+pub fn setup(plan: &Plan, family: Family) -> Result<(), NetError> {
+    let tool = tool(family);
+    for chain in CHAINS {
+        // -N fails if the chain exists; then flushing it makes the re-run start from scratch.
+        let _exists = exec::run(tool, &args("-N", chain, &[]), None)?;
+        exec::run_ok(tool, &args("-F", chain, &[]), None)?;
+    }
+    for rule in rules(plan, family) {
+        exec::run_ok(tool, &args("-A", rule.chain, &rule.spec), None)?;
+    }
+    for (builtin, ours) in JUMPS {
+        let jump = ["-j".to_string(), ours.to_string()];
+        if !exec::run(tool, &args("-C", builtin, &jump), None)?.success {
+            let mut insert = args("-I", builtin, &[]);
+            insert.push("1".into());
+            insert.extend(jump);
+            exec::run_ok(tool, &insert, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the jumps and our chains; what is not there is skipped.
+pub fn teardown(family: Family) -> Result<(), NetError> {
+    let tool = tool(family);
+    for (builtin, ours) in JUMPS {
+        let jump = ["-j".to_string(), ours.to_string()];
+        // Bounded: each -D removes one copy of the jump.
+        for _ in 0..64 {
+            if !exec::run(tool, &args("-C", builtin, &jump), None)?.success {
+                break;
+            }
+            exec::run_ok(tool, &args("-D", builtin, &jump), None)?;
+        }
+    }
+    // Flush all first: a chain cannot be deleted while another of ours still jumps to it.
+    for chain in CHAINS {
+        exec::run(tool, &args("-F", chain, &[]), None)?;
+    }
+    for chain in CHAINS {
+        exec::run(tool, &args("-X", chain, &[]), None)?;
+    }
+    Ok(())
+}
+
+/// Adds one item per rule and jump, asking `iptables -C` about each.
+pub fn check(plan: &Plan, family: Family, report: &mut Report) -> Result<(), NetError> {
+    let tool = tool(family);
+    for rule in rules(plan, family) {
+        let present = exec::run(tool, &args("-C", rule.chain, &rule.spec), None)?.success;
+        let line = exec::render(
+            tool,
+            &["-t".into(), "mangle".into(), "-A".into(), rule.chain.into()],
+        );
+        report.items.push(Item {
+            present,
+            what: format!("{line} {} ({})", rule.spec.join(" "), rule.purpose),
+        });
+    }
+    for (builtin, ours) in JUMPS {
+        let jump = ["-j".to_string(), ours.to_string()];
+        let present = exec::run(tool, &args("-C", builtin, &jump), None)?.success;
+        report.items.push(Item {
+            present,
+            what: format!("{tool} -t mangle jump {builtin} -> {ours}"),
+        });
+    }
+    Ok(())
 }
 
 fn optional<T: Clone>(items: &[T]) -> Vec<Option<T>> {

@@ -106,7 +106,7 @@ pub fn setup(plan: &Plan) -> Result<Report, NetError> {
         }
         Backend::Iptables => {
             for &family in plan.families.list() {
-                iptables_setup(plan, family)?;
+                iptables::setup(plan, family)?;
             }
         }
     }
@@ -144,7 +144,7 @@ pub fn teardown(plan: &Plan) -> Result<(), NetError> {
         }
         Backend::Iptables => {
             for &family in plan.families.list() {
-                iptables_teardown(family)?;
+                iptables::teardown(family)?;
             }
         }
     }
@@ -160,10 +160,10 @@ pub fn check(plan: &Plan) -> Result<Report, NetError> {
     require_net_admin("check")?;
     let mut report = Report::default();
     match plan.backend {
-        Backend::Nft => nft_check(plan, &mut report)?,
+        Backend::Nft => nft::check(plan, &mut report)?,
         Backend::Iptables => {
             for &family in plan.families.list() {
-                iptables_check(plan, family, &mut report)?;
+                iptables::check(plan, family, &mut report)?;
             }
         }
     }
@@ -249,94 +249,6 @@ fn require_net_admin(action: &'static str) -> Result<(), NetError> {
         // If /proc cannot tell us, let the tools report their own errors.
         _ => Ok(()),
     }
-}
-
-fn nft_check(plan: &Plan, report: &mut Report) -> Result<(), NetError> {
-    let listing = exec::run(
-        "nft",
-        &["list", "table", "inet", nft::TABLE].map(String::from),
-        None,
-    )?;
-    report.items.push(Item {
-        present: listing.success,
-        what: format!("nftables table inet {}", nft::TABLE),
-    });
-    for rule in nft::rules(plan) {
-        let tag = format!("comment \"{}\"", nft::comment(&rule.id));
-        report.items.push(Item {
-            present: listing.success && listing.stdout.contains(&tag),
-            what: format!("nftables rule {}: {}", nft::comment(&rule.id), rule.purpose),
-        });
-    }
-    Ok(())
-}
-
-fn iptables_setup(plan: &Plan, family: Family) -> Result<(), NetError> {
-    let tool = iptables::tool(family);
-    for chain in iptables::CHAINS {
-        // -N fails if the chain exists; then flushing it makes the re-run start from scratch.
-        let _exists = exec::run(tool, &iptables::args("-N", chain, &[]), None)?;
-        exec::run_ok(tool, &iptables::args("-F", chain, &[]), None)?;
-    }
-    for rule in iptables::rules(plan, family) {
-        exec::run_ok(tool, &iptables::args("-A", rule.chain, &rule.spec), None)?;
-    }
-    for (builtin, ours) in iptables::JUMPS {
-        let jump = ["-j".to_string(), ours.to_string()];
-        if !exec::run(tool, &iptables::args("-C", builtin, &jump), None)?.success {
-            let mut insert = iptables::args("-I", builtin, &[]);
-            insert.push("1".into());
-            insert.extend(jump);
-            exec::run_ok(tool, &insert, None)?;
-        }
-    }
-    Ok(())
-}
-
-fn iptables_teardown(family: Family) -> Result<(), NetError> {
-    let tool = iptables::tool(family);
-    for (builtin, ours) in iptables::JUMPS {
-        let jump = ["-j".to_string(), ours.to_string()];
-        // Bounded: each -D removes one copy of the jump.
-        for _ in 0..64 {
-            if !exec::run(tool, &iptables::args("-C", builtin, &jump), None)?.success {
-                break;
-            }
-            exec::run_ok(tool, &iptables::args("-D", builtin, &jump), None)?;
-        }
-    }
-    // Flush all first: a chain cannot be deleted while another of ours still jumps to it.
-    for chain in iptables::CHAINS {
-        exec::run(tool, &iptables::args("-F", chain, &[]), None)?;
-    }
-    for chain in iptables::CHAINS {
-        exec::run(tool, &iptables::args("-X", chain, &[]), None)?;
-    }
-    Ok(())
-}
-
-fn iptables_check(plan: &Plan, family: Family, report: &mut Report) -> Result<(), NetError> {
-    let tool = iptables::tool(family);
-    for rule in iptables::rules(plan, family) {
-        let present = exec::run(tool, &iptables::args("-C", rule.chain, &rule.spec), None)?.success;
-        let line = exec::render(
-            tool,
-            &["-t".into(), "mangle".into(), "-A".into(), rule.chain.into()],
-        );
-        report.items.push(Item {
-            present,
-            what: format!("{line} {} ({})", rule.spec.join(" "), rule.purpose),
-        });
-    }
-    for (builtin, ours) in iptables::JUMPS {
-        let jump = ["-j".to_string(), ours.to_string()];
-        let present = exec::run(tool, &iptables::args("-C", builtin, &jump), None)?.success;
-        report.items.push(Item {
-            present,
-            what: format!("{tool} -t mangle jump {builtin} -> {ours}"),
-        });
-    }
-    Ok(())
 }
 
 /// Settings that do not block interception by themselves but explain the usual failures.

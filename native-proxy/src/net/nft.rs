@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
+use super::exec;
 use super::plan::{Family, Plan};
+use super::{Item, NetError, Report};
 
 /// The table name; `inet` so one table serves IPv4 and IPv6.
 pub const TABLE: &str = "trueip";
@@ -123,6 +125,27 @@ pub fn script(plan: &Plan) -> String {
 /// The comment that tags a rule.
 pub fn comment(id: &str) -> String {
     format!("trueip:{id}")
+}
+
+/// Adds one item per generated rule (found by its comment) and one for the table.
+pub fn check(plan: &Plan, report: &mut Report) -> Result<(), NetError> {
+    let listing = exec::run(
+        "nft",
+        &["list", "table", "inet", TABLE].map(String::from),
+        None,
+    )?;
+    report.items.push(Item {
+        present: listing.success,
+        what: format!("nftables table inet {}", TABLE),
+    });
+    for rule in rules(plan) {
+        let tag = format!("comment \"{}\"", comment(&rule.id));
+        report.items.push(Item {
+            present: listing.success && listing.stdout.contains(&tag),
+            what: format!("nftables rule {}: {}", comment(&rule.id), rule.purpose),
+        });
+    }
+    Ok(())
 }
 
 fn rule(chain: &'static str, id: &str, purpose: &str, text: String) -> NftRule {

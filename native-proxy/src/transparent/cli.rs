@@ -1,18 +1,10 @@
-//! `trueip tproxy` (shorthand for `trueip run` with TPROXY listeners) and the hook that lets
-//! `main` hand `tproxy`/`net` to this module.
+//! `trueip tproxy`: shorthand for `trueip run` with TPROXY listeners. This module turns the flags into a
+//! configuration; `cmd/tproxy.rs` in the binary serves it like any other.
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::process::ExitCode;
-use std::time::Duration;
-
-use clap::Parser as _;
 
 use serde_json::json;
 use trueip::Config;
-
-use crate::net::cli::NetArgs;
-use crate::server::{ServeError, Server};
 
 /// `trueip tproxy`: serve TPROXY-intercepted TCP, connecting upstream from the client's address.
 #[derive(Debug, clap::Args)]
@@ -55,87 +47,13 @@ pub enum SourceArg {
     Proxy,
 }
 
-#[derive(Debug, clap::Parser)]
-#[command(name = "trueip")]
-struct Ext {
-    #[command(subcommand)]
-    command: ExtCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum ExtCommand {
-    /// Install, remove or verify the TPROXY interception rules and routes.
-    Net(NetArgs),
-    /// Serve TPROXY-intercepted TCP.
-    Tproxy(TproxyArgs),
-}
-
-/// Runs `trueip net ...` and `trueip tproxy ...`; `None` for any other command line, which
-/// `main` then handles itself. Kept as one hook so the transparent mode stays out of `main`.
-pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
-    let command = args.get(1).and_then(|arg| arg.to_str())?;
-    if !matches!(command, "net" | "tproxy") {
-        return None;
-    }
-    let ext = match Ext::try_parse_from(args) {
-        Ok(ext) => ext,
-        Err(error) => {
-            let _ = error.print();
-            return Some(if error.use_stderr() {
-                ExitCode::from(64)
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
-    };
-    Some(match ext.command {
-        ExtCommand::Net(args) => crate::net::cli::run(args),
-        ExtCommand::Tproxy(args) => run_tproxy(args),
-    })
-}
-
-fn run_tproxy(args: TproxyArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    let config = match Config::from_json(&config_json(&args).to_string()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("trueip tproxy: {error}");
-            return ExitCode::from(64);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("trueip tproxy: cannot start the runtime: {error}");
-            return ExitCode::from(71);
-        }
-    };
-    runtime.block_on(async move {
-        let server = match Server::bind(config).await {
-            Ok(server) => server,
-            Err(error) => {
-                eprintln!("trueip tproxy: {error}");
-                let denied = matches!(&error, ServeError::Bind { source, .. }
-                    if source.kind() == std::io::ErrorKind::PermissionDenied);
-                return ExitCode::from(if denied { 77 } else { 69 });
-            }
-        };
-        for (name, address) in server.listeners() {
-            tracing::info!(listener = %name, listen = %address, "transparent listener ready");
-        }
-        server.run(shutdown_signal(), Duration::from_secs(10)).await;
-        ExitCode::SUCCESS
-    })
+/// The configuration `trueip tproxy` runs: [`config_json`] parsed by the same loader as any file, so the flags
+/// can never express what a configuration file could not.
+///
+/// # Errors
+/// A flag combination the configuration schema refuses, with its field path.
+pub fn config(args: &TproxyArgs) -> Result<Config, trueip::ConfigError> {
+    Config::from_json(&config_json(args).to_string())
 }
 
 /// The listener configuration the flags stand for: one `tcp` listener per `--listen`, TPROXY
@@ -178,21 +96,6 @@ fn config_json(args: &TproxyArgs) -> serde_json::Value {
     json!({ "listeners": listeners })
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 fn parse_mark(text: &str) -> Result<u32, String> {
     let parsed = match text.strip_prefix("0x") {
         Some(hex) => u32::from_str_radix(hex, 16),
@@ -203,15 +106,23 @@ fn parse_mark(text: &str) -> Result<u32, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use clap::Parser as _;
+
     use super::*;
 
+    /// The flags alone, parsed as the binary parses them.
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: TproxyArgs,
+    }
+
     fn args(extra: &[&str]) -> TproxyArgs {
-        let mut argv = vec!["trueip", "tproxy"];
+        let mut argv = vec!["trueip-tproxy"];
         argv.extend_from_slice(extra);
-        match Ext::try_parse_from(argv).expect("valid flags").command {
-            ExtCommand::Tproxy(args) => args,
-            ExtCommand::Net(_) => unreachable!("parsed as tproxy"),
-        }
+        Flags::try_parse_from(argv).expect("valid flags").args
     }
 
     #[test]

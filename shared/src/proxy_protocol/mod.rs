@@ -15,7 +15,13 @@
 //! - v2: version 2, LOCAL or PROXY, only the family/transport bytes the spec lists, a length
 //!   that covers the family's address block, well-formed TLV framing, a matching CRC32C when
 //!   one is present (at most one), UNIQUE_ID of at most 128 bytes. Other TLV contents are
-//!   interpreted lazily by [`Header::tlvs`].
+//!   interpreted lazily by [`Header::tlvs`]. A LOCAL header's addresses are ignored, but its
+//!   length must still cover its family's address block, or where the TLVs start would be a
+//!   guess; `AF_INET`/`AF_INET6` with the `UNSPEC` transport is refused for the same reason.
+//!
+//! [`Header`] is small and `Copy`: IP endpoints stay in their wire layout and become
+//! [`SocketAddr`]s on access ([`Header::source`], [`Header::addresses`]), TLVs and UNIX paths
+//! are borrowed from the input.
 //!
 //! # Encoding
 //! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
@@ -53,7 +59,7 @@ pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 pub const V1_PREFIX: &[u8; 6] = b"PROXY ";
 
 /// A decoded header and how many input bytes it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decoded<'a> {
     /// The header.
     pub header: Header<'a>,
