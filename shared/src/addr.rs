@@ -63,7 +63,7 @@ impl ClientAddr {
     ///
     /// `unknown` and obfuscated `_tokens` are not addresses; [`crate::forwarded::Node`] handles them.
     pub fn parse(raw: &[u8]) -> Result<ClientAddr, AddrError<'_>> {
-        parse_entry(raw, PortSyntax::Digits)
+        parse_entry(raw, PortSyntax::Digits).map_err(|bad| bad.with(trim_ows(raw)))
     }
 }
 
@@ -119,6 +119,27 @@ impl AddrError<'_> {
     }
 }
 
+/// What is wrong with an entry, without the entry: the parsers pass this small value around (the hot path never
+/// carries a slice in its error type) and the public API attaches the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bad {
+    Empty,
+    NotAnAddress,
+    Port,
+    Zone,
+}
+
+impl Bad {
+    fn with(self, value: &[u8]) -> AddrError<'_> {
+        match self {
+            Bad::Empty => AddrError::Empty,
+            Bad::NotAnAddress => AddrError::NotAnAddress(Escaped(value)),
+            Bad::Port => AddrError::BadPort(Escaped(value)),
+            Bad::Zone => AddrError::BadZone(Escaped(value)),
+        }
+    }
+}
+
 /// Bytes shown as a quoted, escaped string in error messages (header values need not be UTF-8).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Escaped<'a>(pub &'a [u8]);
@@ -166,22 +187,22 @@ pub(crate) fn trim_ows(mut raw: &[u8]) -> &[u8] {
 }
 
 #[inline]
-pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, AddrError<'_>> {
+pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, Bad> {
     let s = trim_ows(raw);
     if s.is_empty() {
-        return Err(AddrError::Empty);
+        return Err(Bad::Empty);
     }
     if let Some(rest) = s.strip_prefix(b"[") {
         let Some(close) = rest.iter().position(|&b| b == b']') else {
-            return Err(AddrError::NotAnAddress(Escaped(s)));
+            return Err(Bad::NotAnAddress);
         };
         let (inside, after) = rest.split_at(close);
         let after = after.get(1..).unwrap_or_default();
-        let ip = parse_v6_with_zone(inside, s)?;
+        let ip = parse_v6_with_zone(inside)?;
         let port = match after {
             [] => None,
-            [b':', port @ ..] => parse_port(port, s, ports)?,
-            _ => return Err(AddrError::NotAnAddress(Escaped(s))),
+            [b':', port @ ..] => parse_port(port, ports)?,
+            _ => return Err(Bad::NotAnAddress),
         };
         return Ok(ClientAddr {
             ip: canonical_ip(IpAddr::V6(ip)),
@@ -192,8 +213,8 @@ pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, A
     if let Some((ip, rest)) = parse_v4_prefix(s) {
         let port = match rest {
             [] => None,
-            [b':', port @ ..] => parse_port(port, s, ports)?,
-            _ => return Err(AddrError::NotAnAddress(Escaped(s))),
+            [b':', port @ ..] => parse_port(port, ports)?,
+            _ => return Err(Bad::NotAnAddress),
         };
         return Ok(ClientAddr {
             ip: IpAddr::V4(ip),
@@ -201,7 +222,7 @@ pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, A
         });
     }
     // A bare IPv6 address has no port: `2001:db8::1:80` is an address, so a port needs brackets.
-    let ip = parse_v6_with_zone(s, s)?;
+    let ip = parse_v6_with_zone(s)?;
     Ok(ClientAddr {
         ip: canonical_ip(IpAddr::V6(ip)),
         port: None,
@@ -239,7 +260,7 @@ fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
 
 const MAX_ZONE_LEN: usize = 32;
 
-fn parse_v6_with_zone<'a>(s: &'a [u8], whole: &'a [u8]) -> Result<Ipv6Addr, AddrError<'a>> {
+fn parse_v6_with_zone(s: &[u8]) -> Result<Ipv6Addr, Bad> {
     let (addr, zone) = match split_once(s, b'%') {
         Some((addr, zone)) => (addr, Some(zone)),
         None => (s, None),
@@ -251,21 +272,17 @@ fn parse_v6_with_zone<'a>(s: &'a [u8], whole: &'a [u8]) -> Result<Ipv6Addr, Addr
                 .iter()
                 .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
         if !ok {
-            return Err(AddrError::BadZone(Escaped(whole)));
+            return Err(Bad::Zone);
         }
     }
     std::str::from_utf8(addr)
         .ok()
         .and_then(|a| a.parse::<Ipv6Addr>().ok())
-        .ok_or(AddrError::NotAnAddress(Escaped(whole)))
+        .ok_or(Bad::NotAnAddress)
 }
 
 #[inline]
-fn parse_port<'a>(
-    port: &'a [u8],
-    whole: &'a [u8],
-    syntax: PortSyntax,
-) -> Result<Option<u16>, AddrError<'a>> {
+fn parse_port(port: &[u8], syntax: PortSyntax) -> Result<Option<u16>, Bad> {
     if syntax == PortSyntax::DigitsOrObfuscated
         && let Some(obf) = port.strip_prefix(b"_")
         && !obf.is_empty()
@@ -276,14 +293,12 @@ fn parse_port<'a>(
         return Ok(None);
     }
     if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
-        return Err(AddrError::BadPort(Escaped(whole)));
+        return Err(Bad::Port);
     }
     let value = port
         .iter()
         .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
-    u16::try_from(value)
-        .map(Some)
-        .map_err(|_| AddrError::BadPort(Escaped(whole)))
+    u16::try_from(value).map(Some).map_err(|_| Bad::Port)
 }
 
 fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {

@@ -27,7 +27,9 @@ use std::net::IpAddr;
 
 use crate::addr::trim_ows;
 use crate::config::{ForwardedMode, SourceSpec, UntrustedHeaders, XffMode};
-use crate::forwarded::{Entry, Node, SINGLE_IP_HEADERS, lines_rev, name_is, rfc7239, single, xff};
+use crate::forwarded::{
+    Entry, Node, SINGLE_IP_HEADERS, has_underscore, lines_rev, name_is, rfc7239, single, xff,
+};
 use crate::resolve::{Decision, Request, Resolver, Source};
 
 /// Header changes for one request. See the [module docs](self) for the application order.
@@ -88,7 +90,7 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     let strip = !r.peer_trusted(req) && policy.actions.untrusted_headers == UntrustedHeaders::Strip;
 
     for (name, _) in req.headers {
-        let variant = name.contains(&b'_') && r.is_variant(name);
+        let variant = has_underscore(name) && r.is_variant(name);
         let stripped = strip && (variant || r.is_forwarding(name));
         let spoofable =
             rules.strip_spoofable && (variant || unvouched_single(policy.sources.as_slice(), name));

@@ -266,10 +266,12 @@ const LINEAR_SCAN_MAX: usize = 8;
 fn lookup<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
     if ranges.len() <= LINEAR_SCAN_MAX {
         // Sorted and disjoint: the first range that does not end below x decides.
-        return ranges
-            .iter()
-            .find(|&&(_, hi)| x <= hi)
-            .is_some_and(|&(lo, _)| lo <= x);
+        for &(lo, hi) in ranges {
+            if x <= hi {
+                return lo <= x;
+            }
+        }
+        return false;
     }
     // The first range whose start is above x; the candidate is the one before it.
     let idx = ranges.partition_point(|&(lo, _)| lo <= x);

@@ -97,6 +97,7 @@ where
 {
     type Item = Entry<'h>;
 
+    #[inline]
     fn next(&mut self) -> Option<Entry<'h>> {
         loop {
             let Some(rest) = self.line else {

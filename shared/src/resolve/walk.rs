@@ -3,8 +3,8 @@
 use crate::addr::{ClientAddr, Escaped, PeerAddr, trim_ows};
 use crate::config::{AllTrusted, Malformed, Policy, SourceSpec, TooFewHops, UntrustedHeaders};
 use crate::forwarded::{
-    Entry, EntryErrorKind, Node, SPOOFABLE_HEADERS, lines_rev, name_is, name_is_variant, rfc7239,
-    single, xff,
+    Entry, EntryErrorKind, Node, SPOOFABLE_HEADERS, has_underscore, lines_rev, name_is,
+    name_is_variant, rfc7239, single, xff,
 };
 use crate::resolve::trace::Tracer;
 use crate::resolve::{
@@ -390,7 +390,7 @@ impl Resolver {
                 names.xff_lines += 1;
             } else if name_is(name, "forwarded") {
                 names.forwarded_lines += 1;
-            } else if name.contains(&b'_') && self.is_variant(name) {
+            } else if has_underscore(name) && self.is_variant(name) {
                 spoof.insert(Spoof::HeaderNameVariant);
             }
         }
@@ -436,7 +436,7 @@ impl Resolver {
 
     fn has_forwarding_headers(&self, headers: &[(&[u8], &[u8])]) -> bool {
         headers.iter().any(|(name, _)| {
-            self.is_forwarding(name) || (name.contains(&b'_') && self.is_variant(name))
+            self.is_forwarding(name) || (has_underscore(name) && self.is_variant(name))
         })
     }
 

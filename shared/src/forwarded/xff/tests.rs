@@ -150,3 +150,34 @@ proptest! {
         prop_assert!(n <= lines.iter().map(|l| l.len() + 1).sum::<usize>());
     }
 }
+
+proptest! {
+    #[test]
+    fn fast_path_agrees_with_the_general_path(s in "[0-9. \t,:a_\\[\\]]{0,40}") {
+        let rest = s.as_bytes();
+        if let Some(Rightmost { left, raw, ip }) = rightmost_v4(rest) {
+            let (gl, graw) = split_rightmost(rest);
+            prop_assert_eq!(left, gl);
+            prop_assert_eq!(raw, graw);
+            prop_assert_eq!(
+                crate::forwarded::parse_node(raw, crate::addr::PortSyntax::Digits),
+                Ok(Node::Addr(ClientAddr { ip: IpAddr::V4(ip), port: None }))
+            );
+        } else {
+            let (_, raw) = split_rightmost(rest);
+            let general = crate::forwarded::parse_node(raw, crate::addr::PortSyntax::Digits);
+            // The fast path declines only what is not a plain dotted quad: an IPv4 result without port must have
+            // come from a mapped IPv6 form, which has colons.
+            let plain_v4 = matches!(general, Ok(Node::Addr(ClientAddr { ip: IpAddr::V4(_), port: None })));
+            prop_assert!(!plain_v4 || raw.contains(&b':'), "{:?} -> {:?}", s, general);
+        }
+    }
+
+    #[test]
+    fn fast_path_on_dotted_quads(a in any::<[u8; 4]>(), lead in "[ \t]{0,2}", trail in "[ \t]{0,2}", prefix in "([0-9.]{0,8},)?") {
+        let ip = std::net::Ipv4Addr::from(a);
+        let s = format!("{prefix}{lead}{ip}{trail}");
+        let got = rightmost_v4(s.as_bytes()).map(|r| r.ip);
+        prop_assert_eq!(got, Some(ip));
+    }
+}
