@@ -150,8 +150,7 @@ fn split_header_line(line: &str) -> Result<(String, String), CaseError> {
     let (name, value) = line
         .split_once(':')
         .ok_or_else(|| bad("a header is `Name: value`"))?;
-    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if name.is_empty() || !name.bytes().all(trueip::forwarded::is_tchar) {
         return Err(bad("not a valid header name"));
     }
     Ok((name.to_owned(), value.trim_matches([' ', '\t']).to_owned()))

@@ -17,27 +17,7 @@ pub struct HeaderName(Arc<str>);
 impl HeaderName {
     /// Validates and lowercases a header name.
     pub fn new(name: &str) -> Result<HeaderName, String> {
-        let valid = !name.is_empty()
-            && name.bytes().all(|b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(
-                        b,
-                        b'!' | b'#'
-                            | b'$'
-                            | b'%'
-                            | b'&'
-                            | b'\''
-                            | b'*'
-                            | b'+'
-                            | b'-'
-                            | b'.'
-                            | b'^'
-                            | b'_'
-                            | b'`'
-                            | b'|'
-                            | b'~'
-                    )
-            });
+        let valid = !name.is_empty() && name.bytes().all(crate::forwarded::is_tchar);
         if !valid {
             return Err(format!("not a valid header name: {name:?}"));
         }

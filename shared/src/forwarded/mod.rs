@@ -180,6 +180,28 @@ pub const SINGLE_IP_HEADERS: &[&str] = &[
 ];
 
 /// Whether a header name as received equals a lowercase name, ignoring ASCII case (HTTP names are
+/// Whether `b` may appear in an HTTP token (RFC 9110 `tchar`): header names, `Forwarded` parameter names.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
 /// case-insensitive, RFC 9110 §5.1).
 #[inline]
 pub fn name_is(name: &[u8], lower: &str) -> bool {

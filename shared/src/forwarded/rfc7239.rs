@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use crate::addr::{Escaped, PortSyntax, trim_ows};
-use crate::forwarded::{Entry, EntryError, EntryErrorKind, Node, parse_node};
+use crate::forwarded::{Entry, EntryError, EntryErrorKind, Node, is_tchar, parse_node};
 
 /// One parsed `Forwarded` element. Unknown parameters are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,28 +318,6 @@ fn trim_start_ows(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
-}
-
-/// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
 }
 
 #[cfg(test)]
