@@ -1,0 +1,283 @@
+//! Address newtypes and the parser for one forwarded address entry.
+//!
+//! The newtypes keep the three addresses a proxy handles apart, so the original destination can never be passed
+//! where the peer is expected (linkerd `addrs.rs`).
+//!
+//! One entry is what sits between the commas of `X-Forwarded-For`, in a `Forwarded` `for=` value, or in a
+//! single-IP header such as `X-Real-IP`. Accepted forms, after trimming spaces and tabs:
+//!
+//! | form | example | port |
+//! | --- | --- | --- |
+//! | IPv4 | `203.0.113.9` | none |
+//! | IPv4 with port | `203.0.113.9:4711` | yes |
+//! | bare IPv6 | `2001:db8::1` | none (a trailing `:n` is part of the address, so no port can be given) |
+//! | bracketed IPv6 | `[2001:db8::1]` | none |
+//! | bracketed IPv6 with port | `[2001:db8::1]:4711` | yes |
+//!
+//! Decisions made here, each for a reason:
+//! - IPv4-mapped IPv6 (`::ffff:203.0.113.9`) is normalised to IPv4, for trust checks and for output: a dual-stack
+//!   socket or proxy reports IPv4 clients that way, and `::ffff:10.0.0.1` must match a `10.0.0.0/8` rule exactly as
+//!   `10.0.0.1` does. IPv4-compatible addresses (`::a.b.c.d`, deprecated) are not mapped: `::1` is loopback.
+//! - An IPv6 zone id (`fe80::1%eth0`, `[fe80::1%eth0]:80`) is accepted and dropped. It names an interface on the
+//!   machine that wrote the entry and means nothing here; the address itself is kept. The zone must be 1 to 32
+//!   characters of `[A-Za-z0-9._~-]` (RFC 6874 unreserved characters) so it cannot smuggle separators.
+//! - IPv4 octets with leading zeros (`010.0.0.1`) are rejected: some parsers read them as octal, so the entry is
+//!   ambiguous (the Rust standard library parser already rejects them).
+//! - Port `0` is accepted; more than 5 digits or a value above 65535 is not.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The address of the TCP peer, or the PROXY-protocol source when the listener takes PROXY headers.
+///
+/// It is the only address observed by the network stack (or vouched for by a trusted PROXY sender); every other
+/// address comes from headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The original destination of a connection redirected by TPROXY (the accepted socket's local address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrigDstAddr(pub SocketAddr);
+
+/// A client address decided from a header entry or from the peer; the port is known only when the entry had one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr {
+    /// The client IP, with IPv4-mapped IPv6 normalised to IPv4.
+    pub ip: IpAddr,
+    /// The client port, when the entry carried one.
+    pub port: Option<u16>,
+}
+
+impl PeerAddr {
+    /// The peer as a client address: IPv4-mapped IPv6 normalised, the port kept.
+    pub fn client(&self) -> ClientAddr {
+        ClientAddr {
+            ip: canonical_ip(self.0.ip()),
+            port: Some(self.0.port()),
+        }
+    }
+}
+
+impl ClientAddr {
+    /// Parses one forwarded entry in any form listed in the [module docs](self).
+    ///
+    /// `unknown` and obfuscated `_tokens` are not addresses; [`crate::forwarded::Node`] handles them.
+    pub fn parse(raw: &[u8]) -> Result<ClientAddr, AddrError<'_>> {
+        parse_entry(raw, PortSyntax::Digits)
+    }
+}
+
+impl fmt::Display for ClientAddr {
+    /// `ip` or `ip:port`, IPv6 bracketed when a port follows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.ip, self.port) {
+            (ip, None) => write!(f, "{ip}"),
+            (IpAddr::V4(ip), Some(port)) => write!(f, "{ip}:{port}"),
+            (IpAddr::V6(ip), Some(port)) => write!(f, "[{ip}]:{port}"),
+        }
+    }
+}
+
+/// Normalises an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) to IPv4; every other address is returned unchanged.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Why a forwarded entry is not an address. Carries the (trimmed) offending bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddrError<'a> {
+    /// Nothing left after trimming spaces and tabs.
+    #[error("empty address entry")]
+    Empty,
+    /// Not any of the accepted address forms.
+    #[error("not an IP address: {0}")]
+    NotAnAddress(Escaped<'a>),
+    /// A port that is not 1 to 5 digits or exceeds 65535.
+    #[error("not a valid port in {0}")]
+    BadPort(Escaped<'a>),
+    /// An IPv6 zone id that is empty, too long or has characters outside `[A-Za-z0-9._~-]`.
+    #[error("not a valid IPv6 zone id in {0}")]
+    BadZone(Escaped<'a>),
+}
+
+impl AddrError<'_> {
+    /// A stable snake_case label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AddrError::Empty => "empty",
+            AddrError::NotAnAddress(_) => "not_an_address",
+            AddrError::BadPort(_) => "bad_port",
+            AddrError::BadZone(_) => "bad_zone",
+        }
+    }
+}
+
+/// Bytes shown as a quoted, escaped string in error messages (header values need not be UTF-8).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Escaped<'a>(pub &'a [u8]);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                write!(f, "{}", c.escape_debug())?;
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+impl fmt::Debug for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Whether an entry's port may be an RFC 7239 obfuscated port (`_abc`), which leaves the port unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortSyntax {
+    /// Only decimal digits (X-Forwarded-For, single-IP headers).
+    Digits,
+    /// Digits or an obfuscated `_token` (RFC 7239 `node-port`).
+    DigitsOrObfuscated,
+}
+
+/// Spaces and tabs (HTTP optional whitespace) removed from both ends.
+/// Only SP and HTAB: other control bytes are not whitespace in a header value and make the entry malformed.
+pub(crate) fn trim_ows(mut raw: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = raw {
+        raw = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = raw {
+        raw = rest;
+    }
+    raw
+}
+
+pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, AddrError<'_>> {
+    let s = trim_ows(raw);
+    if s.is_empty() {
+        return Err(AddrError::Empty);
+    }
+    if let Some(rest) = s.strip_prefix(b"[") {
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
+            return Err(AddrError::NotAnAddress(Escaped(s)));
+        };
+        let (inside, after) = rest.split_at(close);
+        let after = after.get(1..).unwrap_or_default();
+        let ip = parse_v6_with_zone(inside, s)?;
+        let port = match after {
+            [] => None,
+            [b':', port @ ..] => parse_port(port, s, ports)?,
+            _ => return Err(AddrError::NotAnAddress(Escaped(s))),
+        };
+        return Ok(ClientAddr {
+            ip: canonical_ip(IpAddr::V6(ip)),
+            port,
+        });
+    }
+    let colons = s.iter().filter(|&&b| b == b':').count();
+    match colons {
+        0 => parse_v4(s)
+            .map(|ip| ClientAddr {
+                ip: IpAddr::V4(ip),
+                port: None,
+            })
+            .ok_or(AddrError::NotAnAddress(Escaped(s))),
+        1 => {
+            let Some((host, port)) = split_once(s, b':') else {
+                return Err(AddrError::NotAnAddress(Escaped(s)));
+            };
+            let ip = parse_v4(host).ok_or(AddrError::NotAnAddress(Escaped(s)))?;
+            Ok(ClientAddr {
+                ip: IpAddr::V4(ip),
+                port: parse_port(port, s, ports)?,
+            })
+        }
+        _ => {
+            let ip = parse_v6_with_zone(s, s)?;
+            Ok(ClientAddr {
+                ip: canonical_ip(IpAddr::V6(ip)),
+                port: None,
+            })
+        }
+    }
+}
+
+fn parse_v4(s: &[u8]) -> Option<Ipv4Addr> {
+    // The standard parser takes &str; a non-ASCII entry is not an address anyway.
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+const MAX_ZONE_LEN: usize = 32;
+
+fn parse_v6_with_zone<'a>(s: &'a [u8], whole: &'a [u8]) -> Result<Ipv6Addr, AddrError<'a>> {
+    let (addr, zone) = match split_once(s, b'%') {
+        Some((addr, zone)) => (addr, Some(zone)),
+        None => (s, None),
+    };
+    if let Some(zone) = zone {
+        let ok = !zone.is_empty()
+            && zone.len() <= MAX_ZONE_LEN
+            && zone
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'));
+        if !ok {
+            return Err(AddrError::BadZone(Escaped(whole)));
+        }
+    }
+    std::str::from_utf8(addr)
+        .ok()
+        .and_then(|a| a.parse::<Ipv6Addr>().ok())
+        .ok_or(AddrError::NotAnAddress(Escaped(whole)))
+}
+
+fn parse_port<'a>(
+    port: &'a [u8],
+    whole: &'a [u8],
+    syntax: PortSyntax,
+) -> Result<Option<u16>, AddrError<'a>> {
+    if syntax == PortSyntax::DigitsOrObfuscated
+        && let Some(obf) = port.strip_prefix(b"_")
+        && !obf.is_empty()
+        && obf
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Ok(None);
+    }
+    if port.is_empty() || port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
+        return Err(AddrError::BadPort(Escaped(whole)));
+    }
+    let value = port
+        .iter()
+        .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+    u16::try_from(value)
+        .map(Some)
+        .map_err(|_| AddrError::BadPort(Escaped(whole)))
+}
+
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&b| b == sep)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(addr: SocketAddr) -> Self {
+        PeerAddr(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Parsers for the headers that carry forwarded client addresses, all iterated right to left.
+//!
+//! - [`xff`]: `X-Forwarded-For`, a comma list of addresses.
+//! - [`rfc7239`]: RFC 7239 `Forwarded`, a comma list of elements, each a `;` list of `name=value` pairs.
+//! - [`single`]: headers that hold exactly one address (`X-Real-IP`, `True-Client-IP`, `CF-Connecting-IP`, ...).
+//!
+//! Every iterator takes the header's lines already in reverse arrival order and yields [`Entry`] values from the
+//! rightmost (the one written by the proxy closest to us) to the leftmost, without allocating. Because lines are
+//! split exactly where a list separator would be, two lines `a` and `b` give the same entries as one coalesced
+//! line `a, b` (RFC 9110 §5.3), so the wasm filter (which sees coalesced values) and the native proxy (which sees
+//! separate lines) decide identically.
+//!
+//! Empty list elements (`a,,b`, `a, ,b`, a line that is only whitespace) are skipped, as RFC 9110 §5.6.1 requires
+//! of recipients; a header whose lines hold no element at all counts as absent.
+
+pub mod rfc7239;
+pub mod single;
+pub mod xff;
+
+use std::fmt;
+
+use crate::addr::{AddrError, ClientAddr, Escaped, PortSyntax, parse_entry, trim_ows};
+
+/// What one forwarded entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// An address, with the port when the entry had one.
+    Addr(ClientAddr),
+    /// The literal `unknown` (any case): the writer did not know the address (RFC 7239 §6.2); also used for a
+    /// `Forwarded` element without a `for` parameter.
+    Unknown,
+    /// An obfuscated identifier `_token` (RFC 7239 §6.3), which hides the address. Accepted in
+    /// `X-Forwarded-For` too, since the same writers emit it there.
+    Obfuscated,
+}
+
+/// One entry as found in a header, with its parse result. `raw` is the entry's bytes as sent (for traces and error
+/// details); `node` is what they mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'h> {
+    /// The entry's bytes, untrimmed, exactly as they appear between separators.
+    pub raw: &'h [u8],
+    /// What the entry names, or why it names nothing usable.
+    pub node: Result<Node, EntryErrorKind>,
+}
+
+/// Why an entry is malformed. The entry's bytes travel beside it in [`Entry::raw`] or [`EntryError::value`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntryErrorKind {
+    /// Not one of the accepted address forms.
+    NotAnAddress,
+    /// A port that is not 1 to 5 digits or exceeds 65535.
+    BadPort,
+    /// An IPv6 zone id with bad characters or length.
+    BadZone,
+    /// A `Forwarded` element that does not follow the `name=value;...` grammar (bad token, unterminated or bad
+    /// quoted string, missing `=`).
+    BadSyntax,
+    /// A `Forwarded` parameter given twice in one element (RFC 7239 §4: each MUST occur at most once).
+    DuplicateParameter,
+    /// A node value longer than any valid node; it is not copied anywhere.
+    TooLong,
+    /// More entries than a hop index can count (65535).
+    TooManyEntries,
+}
+
+/// A malformed entry with its bytes, for callers outside the resolver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {value}", .kind.message())]
+pub struct EntryError<'a> {
+    /// What is wrong.
+    pub kind: EntryErrorKind,
+    /// The offending entry.
+    pub value: Escaped<'a>,
+}
+
+impl EntryErrorKind {
+    /// A stable snake_case label for logs, metrics and JSON output.
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryErrorKind::NotAnAddress => "not_an_address",
+            EntryErrorKind::BadPort => "bad_port",
+            EntryErrorKind::BadZone => "bad_zone",
+            EntryErrorKind::BadSyntax => "bad_syntax",
+            EntryErrorKind::DuplicateParameter => "duplicate_parameter",
+            EntryErrorKind::TooLong => "too_long",
+            EntryErrorKind::TooManyEntries => "too_many_entries",
+        }
+    }
+
+    /// A lowercase human message.
+    pub fn message(self) -> &'static str {
+        match self {
+            EntryErrorKind::NotAnAddress => "not an IP address",
+            EntryErrorKind::BadPort => "not a valid port",
+            EntryErrorKind::BadZone => "not a valid IPv6 zone id",
+            EntryErrorKind::BadSyntax => "not a valid Forwarded element",
+            EntryErrorKind::DuplicateParameter => "Forwarded parameter repeated in one element",
+            EntryErrorKind::TooLong => "node value too long",
+            EntryErrorKind::TooManyEntries => "too many entries",
+        }
+    }
+}
+
+impl fmt::Display for EntryErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl From<AddrError<'_>> for EntryErrorKind {
+    fn from(e: AddrError<'_>) -> Self {
+        match e {
+            AddrError::BadPort(_) => EntryErrorKind::BadPort,
+            AddrError::BadZone(_) => EntryErrorKind::BadZone,
+            AddrError::Empty | AddrError::NotAnAddress(_) => EntryErrorKind::NotAnAddress,
+        }
+    }
+}
+
+/// Parses one node: `unknown`, an obfuscated `_token`, or an address in any accepted form.
+///
+/// `unknown` and `_token` may carry a port (`unknown:80`, RFC 7239 `node = nodename [ ":" node-port ]`); the port
+/// is ignored since the node is opaque either way.
+pub(crate) fn parse_node(raw: &[u8], ports: PortSyntax) -> Result<Node, EntryErrorKind> {
+    let s = trim_ows(raw);
+    let name = match s.iter().position(|&b| b == b':') {
+        // Only for the opaque forms: an address keeps its colons.
+        Some(i) if !s.starts_with(b"[") => s.get(..i).unwrap_or(s),
+        _ => s,
+    };
+    if name.eq_ignore_ascii_case(b"unknown") {
+        return Ok(Node::Unknown);
+    }
+    if let Some(obf) = name.strip_prefix(b"_") {
+        let valid = !obf.is_empty()
+            && obf
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        return if valid {
+            Ok(Node::Obfuscated)
+        } else {
+            Err(EntryErrorKind::NotAnAddress)
+        };
+    }
+    parse_entry(s, ports)
+        .map(Node::Addr)
+        .map_err(EntryErrorKind::from)
+}
+
+/// Client-IP headers that a client can forge and that upstream applications are known to read. Removed from
+/// untrusted peers (`actions.untrusted_headers = "strip"`), and the single-IP ones not used as a source are removed
+/// from every request when `rewrite.strip_spoofable` is on.
+pub const SPOOFABLE_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-envoy-external-address",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+];
+
+/// The single-address members of [`SPOOFABLE_HEADERS`].
+pub const SINGLE_IP_HEADERS: &[&str] = &[
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-envoy-external-address",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+];
+
+/// Whether a header name as received equals a lowercase name, ignoring ASCII case (HTTP names are
+/// case-insensitive, RFC 9110 §5.1).
+#[inline]
+pub fn name_is(name: &[u8], lower: &str) -> bool {
+    name.eq_ignore_ascii_case(lower.as_bytes())
+}
+
+/// Whether `name` is a look-alike of the lowercase `lower` with `_` written for one or more `-`
+/// (`X_Forwarded_For`, `x-forwarded_for`). Such names are not the header, but CGI-style servers (which map `-` to
+/// `_` in `HTTP_X_FORWARDED_FOR`), some frameworks and some proxies treat them as the same, so a client can use
+/// them to slip a forged value past a proxy that only replaces the real name.
+#[inline]
+pub fn name_is_variant(name: &[u8], lower: &str) -> bool {
+    let lower = lower.as_bytes();
+    name.len() == lower.len()
+        && name.contains(&b'_')
+        && name
+            .iter()
+            .zip(lower)
+            .all(|(&n, &l)| n.eq_ignore_ascii_case(&l) || (n == b'_' && l == b'-'))
+}
+
+/// Header lines with the given name, last line first, as the iterators in this module take them.
+pub fn lines_rev<'h>(
+    headers: &'h [(&'h [u8], &'h [u8])],
+    lower: &'h str,
+) -> impl Iterator<Item = &'h [u8]> + Clone + 'h {
+    headers
+        .iter()
+        .rev()
+        .filter(move |(n, _)| name_is(n, lower))
+        .map(|&(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests;
