@@ -41,13 +41,34 @@ const METRIC_COUNTER: u32 = 0;
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
     fn proxy_log(level: u32, data: *const u8, size: usize) -> u32;
-    fn proxy_get_buffer_bytes(kind: u32, start: usize, max: usize, data: *mut *mut u8, size: *mut usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        kind: u32,
+        start: usize,
+        max: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
     fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_get_header_map_value(map: u32, key: *const u8, key_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_replace_header_map_value(map: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;
+    fn proxy_replace_header_map_value(
+        map: u32,
+        key: *const u8,
+        key_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_remove_header_map_value(map: u32, key: *const u8, key_size: usize) -> u32;
-    fn proxy_get_property(path: *const u8, path_size: usize, data: *mut *mut u8, size: *mut usize) -> u32;
-    fn proxy_set_property(path: *const u8, path_size: usize, value: *const u8, value_size: usize) -> u32;
+    fn proxy_get_property(
+        path: *const u8,
+        path_size: usize,
+        data: *mut *mut u8,
+        size: *mut usize,
+    ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     #[allow(clippy::too_many_arguments)] // the ABI's shape
     fn proxy_send_local_response(
         status: u32,
@@ -91,7 +112,9 @@ pub(crate) fn log(level: LogLevel, message: &str) {
 pub(crate) fn plugin_configuration(size: usize) -> Result<Vec<u8>, Status> {
     let (mut data, mut len) = (null_mut(), 0usize);
     // SAFETY: out-pointers to locals.
-    check(unsafe { proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut data, &mut len) })?;
+    check(unsafe {
+        proxy_get_buffer_bytes(BUFFER_PLUGIN_CONFIGURATION, 0, size, &mut data, &mut len)
+    })?;
     Ok(owned(data, len))
 }
 
@@ -103,21 +126,18 @@ pub(crate) fn header_pairs(map: MapType) -> Result<Vec<u8>, Status> {
     Ok(owned(data, len))
 }
 
-/// The first value of a header; `Ok(None)` when absent.
-pub(crate) fn header(map: MapType, name: &[u8]) -> Result<Option<Vec<u8>>, Status> {
-    let (mut data, mut len) = (null_mut(), 0usize);
-    // SAFETY: key slice is live; out-pointers to locals.
-    match check(unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut len) }) {
-        Ok(()) => Ok(Some(owned(data, len))),
-        Err(Status::NOT_FOUND) => Ok(None),
-        Err(s) => Err(s),
-    }
-}
-
 /// Replaces every line of `name` with one line.
 pub(crate) fn replace_header(map: MapType, name: &[u8], value: &[u8]) -> Result<(), Status> {
     // SAFETY: live slices.
-    check(unsafe { proxy_replace_header_map_value(map as u32, name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+    check(unsafe {
+        proxy_replace_header_map_value(
+            map as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
 }
 
 /// Removes every line of `name`.
@@ -144,7 +164,12 @@ pub(crate) fn set_property(name: &[u8], value: &[u8]) -> Result<(), Status> {
 }
 
 /// Asks Envoy to answer the stream locally when the current callback returns.
-pub(crate) fn send_local_response(status: u32, details: &str, body: &[u8], headers: &[u8]) -> Result<(), Status> {
+pub(crate) fn send_local_response(
+    status: u32,
+    details: &str,
+    body: &[u8],
+    headers: &[u8],
+) -> Result<(), Status> {
     // SAFETY: live slices; -1 means "not gRPC".
     check(unsafe {
         proxy_send_local_response(

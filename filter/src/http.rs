@@ -49,7 +49,12 @@ impl Http {
             // Envoy always knows the downstream address of an HTTP stream; without it nothing can be
             // trusted, so refuse rather than pass spoofable headers on.
             self.error("source_address");
-            let _ = hostcalls::send_local_response(503, "trueip_no_source_address", b"", &pairs::encode(&[]));
+            let _ = hostcalls::send_local_response(
+                503,
+                "trueip_no_source_address",
+                b"",
+                &pairs::encode(&[]),
+            );
             return;
         };
         let xff = lines
@@ -63,7 +68,13 @@ impl Http {
         let (peer, resolver) = match settings.envoy.mode {
             EnvoyMode::Sidecar => {
                 let trusted = identity.as_deref().is_some_and(|id| {
-                    settings.resolver.policy().trust.identities.iter().any(|t| t.as_str() == id)
+                    settings
+                        .resolver
+                        .policy()
+                        .trust
+                        .identities
+                        .iter()
+                        .any(|t| t.as_str() == id)
                 });
                 let resolver = match (&settings.untrusted, trusted) {
                     (Some(untrusted), false) => untrusted,
@@ -71,17 +82,22 @@ impl Http {
                 };
                 (peer::sidecar(source, xff), resolver)
             }
-            _ => (peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops), &settings.resolver),
+            _ => (
+                peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops),
+                &settings.resolver,
+            ),
         };
         // The resolver sees the headers without the entry Envoy appended (no copy: the X-Forwarded-For
         // value is re-sliced or the line left out).
         let headers: Vec<(&[u8], &[u8])> = lines
             .iter()
             .filter_map(|&(name, value)| match peer.xff_keep {
-                Some(keep) if name.eq_ignore_ascii_case(b"x-forwarded-for") => match value.get(..keep) {
-                    Some(kept) if !kept.is_empty() => Some((name, kept)),
-                    _ => None,
-                },
+                Some(keep) if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
+                    match value.get(..keep) {
+                        Some(kept) if !kept.is_empty() => Some((name, kept)),
+                        _ => None,
+                    }
+                }
                 _ => Some((name, value)),
             })
             .collect();
@@ -93,11 +109,19 @@ impl Http {
         self.decide(settings, resolver, &req, &lines);
     }
 
-    fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>, lines: &[(&[u8], &[u8])]) {
+    fn decide(
+        &mut self,
+        settings: &Settings,
+        resolver: &Resolver,
+        req: &Request<'_>,
+        lines: &[(&[u8], &[u8])],
+    ) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
-        let wants_debug = debug_header
-            .is_some_and(|h| lines.iter().any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes())))
-            && resolver.peer_trusted(req);
+        let wants_debug = debug_header.is_some_and(|h| {
+            lines
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
+        }) && resolver.peer_trusted(req);
         let result = if wants_debug {
             let (result, trace) = resolver.resolve_traced(req);
             self.debug = Some(summary::trace(&trace));
@@ -109,18 +133,21 @@ impl Http {
         let decision = match result {
             Ok(decision) => decision,
             Err(rejection) => {
-                self.metrics.count("trueip.rejected.", rejection.kind.label());
+                self.metrics
+                    .count("trueip.rejected.", rejection.kind.label());
                 for s in rejection.spoof.labels() {
                     self.metrics.count("trueip.spoof.", s);
                 }
-                let _ = hostcalls::set_property(state_name, summary::rejection(&rejection).as_bytes());
+                let _ =
+                    hostcalls::set_property(state_name, summary::rejection(&rejection).as_bytes());
                 let body = format!("request rejected: {}\n", rejection.kind.label());
                 let details = format!("trueip_{}", rejection.kind.label());
                 self.local_reply(rejection.status, &details, body.as_bytes());
                 return;
             }
         };
-        self.metrics.count("trueip.decision.", decision.source.label());
+        self.metrics
+            .count("trueip.decision.", decision.source.label());
         if let Some(f) = decision.fallback {
             self.metrics.count("trueip.fallback.", f.label());
         }
@@ -128,7 +155,12 @@ impl Http {
             self.metrics.count("trueip.spoof.", s);
         }
         let mut state = summary::decision(&decision);
-        if let Access::Deny { status, body, reason } = resolver.access(&decision) {
+        if let Access::Deny {
+            status,
+            body,
+            reason,
+        } = resolver.access(&decision)
+        {
             self.metrics.count("trueip.denied.", reason.label());
             state.push_str(" denied=");
             state.push_str(reason.label());
@@ -144,7 +176,9 @@ impl Http {
             }
         }
         for (name, value) in &plan.set {
-            if hostcalls::replace_header(MapType::RequestHeaders, name.as_bytes(), value.as_bytes()).is_err() {
+            if hostcalls::replace_header(MapType::RequestHeaders, name.as_bytes(), value.as_bytes())
+                .is_err()
+            {
                 self.error("rewrite");
             }
         }
@@ -194,7 +228,11 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let (Some(trace), Some(settings)) = (self.debug.take(), &self.settings) {
             if let Some(h) = &settings.envoy.debug_header {
-                let _ = hostcalls::replace_header(MapType::ResponseHeaders, h.as_str().as_bytes(), trace.as_bytes());
+                let _ = hostcalls::replace_header(
+                    MapType::ResponseHeaders,
+                    h.as_str().as_bytes(),
+                    trace.as_bytes(),
+                );
             }
         }
         Action::Continue
@@ -208,4 +246,3 @@ impl HttpContext for Http {
         }
     }
 }
-

@@ -22,8 +22,13 @@ mod root;
 mod settings;
 mod summary;
 
-proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-        Box::new(root::Root::default())
-    });
-}}
+/// The module's `_initialize`: only registers the root context (Envoy restricts hostcalls here).
+// The macro's exported function has no doc comment of its own.
+#[allow(missing_docs, unreachable_pub)]
+mod entry {
+    proxy_wasm::main! {{
+        proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(crate::root::Root::default())
+        });
+    }}
+}

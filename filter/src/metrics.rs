@@ -24,7 +24,11 @@ impl Metrics {
         };
         let found = ids
             .iter()
-            .find(|(name, _)| name.len() == prefix.len() + label.len() && name.starts_with(prefix) && name.ends_with(label))
+            .find(|(name, _)| {
+                name.len() == prefix.len() + label.len()
+                    && name.starts_with(prefix)
+                    && name.ends_with(label)
+            })
             .map(|(_, id)| *id);
         let id = match found {
             Some(id) => id,

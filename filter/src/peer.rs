@@ -37,22 +37,40 @@ pub(crate) fn parse_source(raw: &[u8]) -> Option<SocketAddr> {
 /// Gateway mode: `source` from Envoy, `xff` the (coalesced) X-Forwarded-For value after Envoy's append.
 pub(crate) fn gateway(source: SocketAddr, xff: Option<&[u8]>, num_trusted_hops: u32) -> Peer {
     let Some((keep, last)) = xff.and_then(split_last) else {
-        return Peer { addr: source, xff_keep: None };
+        return Peer {
+            addr: source,
+            xff_keep: None,
+        };
     };
     if last == source.ip() {
-        return Peer { addr: source, xff_keep: Some(keep) };
+        return Peer {
+            addr: source,
+            xff_keep: Some(keep),
+        };
     }
     if num_trusted_hops > 0 {
-        return Peer { addr: SocketAddr::new(last, 0), xff_keep: Some(keep) };
+        return Peer {
+            addr: SocketAddr::new(last, 0),
+            xff_keep: Some(keep),
+        };
     }
-    Peer { addr: source, xff_keep: None }
+    Peer {
+        addr: source,
+        xff_keep: None,
+    }
 }
 
 /// Sidecar mode: `source` from Envoy, `xff` the X-Forwarded-For value as received.
 pub(crate) fn sidecar(source: SocketAddr, xff: Option<&[u8]>) -> Peer {
     match xff.and_then(split_last) {
-        Some((keep, last)) if last == source.ip() => Peer { addr: source, xff_keep: Some(keep) },
-        _ => Peer { addr: source, xff_keep: None },
+        Some((keep, last)) if last == source.ip() => Peer {
+            addr: source,
+            xff_keep: Some(keep),
+        },
+        _ => Peer {
+            addr: source,
+            xff_keep: None,
+        },
     }
 }
 
@@ -64,11 +82,20 @@ fn split_last(xff: &[u8]) -> Option<(usize, IpAddr)> {
         Some(i) => xff.get(i + 1..)?,
         None => xff,
     };
-    let ip: IpAddr = std::str::from_utf8(tail).ok()?.trim_matches([' ', '\t']).parse().ok()?;
+    let ip: IpAddr = std::str::from_utf8(tail)
+        .ok()?
+        .trim_matches([' ', '\t'])
+        .parse()
+        .ok()?;
     let keep = match cut {
         Some(i) => {
             let head = xff.get(..i)?;
-            head.len() - head.iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count()
+            head.len()
+                - head
+                    .iter()
+                    .rev()
+                    .take_while(|b| matches!(b, b' ' | b'\t'))
+                    .count()
         }
         None => 0,
     };
@@ -86,8 +113,18 @@ mod tests {
 
     #[test]
     fn gateway_drops_the_entry_envoy_appended() {
-        let p = gateway(sa("10.0.0.1:5000"), Some(b"203.0.113.9, 10.0.0.9,10.0.0.1"), 0);
-        assert_eq!(p, Peer { addr: sa("10.0.0.1:5000"), xff_keep: Some(22) });
+        let p = gateway(
+            sa("10.0.0.1:5000"),
+            Some(b"203.0.113.9, 10.0.0.9,10.0.0.1"),
+            0,
+        );
+        assert_eq!(
+            p,
+            Peer {
+                addr: sa("10.0.0.1:5000"),
+                xff_keep: Some(22)
+            }
+        );
         let p = gateway(sa("10.0.0.1:5000"), Some(b"10.0.0.1"), 0);
         assert_eq!(p.xff_keep, Some(0));
         // Not Envoy's entry (e.g. skip_xff_append): nothing is dropped.
@@ -98,7 +135,13 @@ mod tests {
     #[test]
     fn gateway_with_trusted_hops_takes_the_appended_peer() {
         let p = gateway(sa("198.51.100.7:0"), Some(b"198.51.100.7,10.0.0.1"), 1);
-        assert_eq!(p, Peer { addr: sa("10.0.0.1:0"), xff_keep: Some(12) });
+        assert_eq!(
+            p,
+            Peer {
+                addr: sa("10.0.0.1:0"),
+                xff_keep: Some(12)
+            }
+        );
     }
 
     #[test]
@@ -110,7 +153,10 @@ mod tests {
 
     #[test]
     fn source_address_forms() {
-        assert_eq!(parse_source(b"[2001:db8::1]:443"), Some(sa("[2001:db8::1]:443")));
+        assert_eq!(
+            parse_source(b"[2001:db8::1]:443"),
+            Some(sa("[2001:db8::1]:443"))
+        );
         assert_eq!(parse_source(b"192.0.2.1:80"), Some(sa("192.0.2.1:80")));
         assert_eq!(parse_source(b"\xff"), None);
     }

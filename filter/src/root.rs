@@ -27,7 +27,10 @@ impl RootContext for Root {
             Err(status) => {
                 hostcalls::log(
                     LogLevel::Error,
-                    &format!("trueip: cannot read the plugin configuration (status {})", status.0),
+                    &format!(
+                        "trueip: cannot read the plugin configuration (status {})",
+                        status.0
+                    ),
                 );
                 self.metrics.count("trueip.", "config_error");
                 return false;
@@ -39,7 +42,10 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                hostcalls::log(LogLevel::Error, &format!("trueip: invalid plugin configuration: {e}"));
+                hostcalls::log(
+                    LogLevel::Error,
+                    &format!("trueip: invalid plugin configuration: {e}"),
+                );
                 self.metrics.count("trueip.", "config_error");
                 false
             }
@@ -52,6 +58,9 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Always Some: the SDK panics on None. Without settings (never configured) the stream passes.
-        Some(Box::new(Http::new(self.settings.clone(), Rc::clone(&self.metrics))))
+        Some(Box::new(Http::new(
+            self.settings.clone(),
+            Rc::clone(&self.metrics),
+        )))
     }
 }

@@ -28,7 +28,9 @@ pub(crate) enum SettingsError {
     Config(#[from] ConfigError),
     /// Sidecar mode without trusted identities would trust nobody's headers, or (worse, with
     /// `trust.hops` alone) everybody's.
-    #[error("envoy.mode: \"sidecar\" trusts callers by mTLS identity, but trust.identities is empty")]
+    #[error(
+        "envoy.mode: \"sidecar\" trusts callers by mTLS identity, but trust.identities is empty"
+    )]
     SidecarWithoutIdentities,
 }
 

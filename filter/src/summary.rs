@@ -35,7 +35,13 @@ pub(crate) fn trace(t: &Trace) -> String {
     let joined = t.steps().join(" | ");
     joined
         .chars()
-        .map(|c| if c.is_control() || !c.is_ascii() { '?' } else { c })
+        .map(|c| {
+            if c.is_control() || !c.is_ascii() {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
