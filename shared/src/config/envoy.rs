@@ -105,9 +105,10 @@ mod tests {
         assert_eq!(e.path, "envoy.filter_state");
         assert!(e.message.contains("\"a b\""), "{e}");
         let e = Config::from_json(r#"{"envoy":{"xff_num_trusted_hops":17}}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "envoy.xff_num_trusted_hops: more than 16 trusted hops: 17"
+        assert!(
+            e.to_string()
+                .starts_with("envoy.xff_num_trusted_hops: more than 16 trusted hops: 17"),
+            "{e}"
         );
         assert!(Config::from_json(r#"{"envoy":{"mode":"edge"}}"#).is_err());
     }
