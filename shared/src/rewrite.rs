@@ -146,7 +146,8 @@ fn unvouched_single(sources: &[SourceSpec], name: &[u8]) -> bool {
             .any(|s| matches!(s, SourceSpec::Header(h) if name_is(name, h.as_str())))
 }
 
-/// Every non-empty line of a header, trimmed, joined with `, ` in arrival order.
+/// Every line of a header that holds an element, trimmed but otherwise verbatim, joined with `, ` in arrival
+/// order.
 fn joined(headers: &[(&[u8], &[u8])], lower: &str) -> String {
     let mut out = String::new();
     for (name, value) in headers {
@@ -154,7 +155,8 @@ fn joined(headers: &[(&[u8], &[u8])], lower: &str) -> String {
             continue;
         }
         let v = trim_ows(value);
-        if v.is_empty() {
+        // A line of nothing but separators holds no element (RFC 9110 5.6.1), like an absent line.
+        if v.iter().all(|&b| matches!(b, b',' | b' ' | b'\t')) {
             continue;
         }
         if !out.is_empty() {

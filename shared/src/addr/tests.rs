@@ -1,3 +1,5 @@
+use proptest::prelude::*;
+
 use super::*;
 
 fn ok(s: &str) -> ClientAddr {
@@ -11,48 +13,153 @@ fn ip(s: &str) -> IpAddr {
     s.parse().expect("test address")
 }
 
+fn at(s: &str, port: Option<u16>) -> ClientAddr {
+    ClientAddr { ip: ip(s), port }
+}
+
 #[test]
 fn accepted_forms() {
+    assert_eq!(ok("203.0.113.9"), at("203.0.113.9", None));
+    assert_eq!(ok("203.0.113.9:4711"), at("203.0.113.9", Some(4711)));
+    assert_eq!(ok("2001:db8::1"), at("2001:db8::1", None));
+    assert_eq!(ok("[2001:db8::1]"), at("2001:db8::1", None));
+    assert_eq!(ok("[2001:db8::1]:443"), at("2001:db8::1", Some(443)));
+    assert_eq!(ok("203.0.113.9:0"), at("203.0.113.9", Some(0)));
+    assert_eq!(ok("203.0.113.9:65535"), at("203.0.113.9", Some(65535)));
+    assert_eq!(ok("203.0.113.9:00080"), at("203.0.113.9", Some(80)));
+}
+
+#[test]
+fn spaces_and_tabs_are_trimmed_but_nothing_else() {
+    assert_eq!(ok(" \t203.0.113.9 \t"), at("203.0.113.9", None));
+    assert_eq!(ok("  [2001:db8::1]:80 "), at("2001:db8::1", Some(80)));
+    for bad in [
+        "\r203.0.113.9",
+        "203.0.113.9\n",
+        "\x0b203.0.113.9",
+        "203.0.113.9\0",
+    ] {
+        assert!(ClientAddr::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn mapped_ipv6_is_normalised_to_ipv4() {
+    assert_eq!(ok("::ffff:192.0.2.1"), at("192.0.2.1", None));
+    assert_eq!(ok("[::ffff:192.0.2.1]:8080"), at("192.0.2.1", Some(8080)));
+    assert_eq!(ok("::FFFF:c000:0201"), at("192.0.2.1", None));
+    // IPv4-compatible (deprecated) is not mapped: ::1 must stay the IPv6 loopback.
+    assert_eq!(ok("::1"), at("::1", None));
+    assert_eq!(ok("::192.0.2.1"), at("::192.0.2.1", None));
+}
+
+#[test]
+fn zone_ids_are_accepted_and_dropped() {
+    assert_eq!(ok("fe80::1%eth0"), at("fe80::1", None));
+    assert_eq!(ok("[fe80::1%eth0]:8080"), at("fe80::1", Some(8080)));
+    assert_eq!(ok("fe80::1%25"), at("fe80::1", None));
+    assert_eq!(ok("fe80::1%en0.100_x~y-z"), at("fe80::1", None));
+    for bad in [
+        "fe80::1%",
+        "fe80::1%eth 0",
+        "fe80::1%eth0%eth1",
+        "fe80::1%eth/0",
+        "[fe80::1%]:80",
+        "192.0.2.1%eth0",
+    ] {
+        assert!(ClientAddr::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+    let long = format!("fe80::1%{}", "a".repeat(33));
     assert_eq!(
-        ok("203.0.113.9"),
-        ClientAddr {
-            ip: ip("203.0.113.9"),
-            port: None
-        }
+        ClientAddr::parse(long.as_bytes()).map_err(|e| e.kind()),
+        Err("bad_zone")
+    );
+    let max = format!("fe80::1%{}", "a".repeat(32));
+    assert_eq!(ok(&max), at("fe80::1", None));
+}
+
+#[test]
+fn rejected_forms_name_the_problem() {
+    let kind = |s: &str| ClientAddr::parse(s.as_bytes()).map_err(|e| e.kind());
+    assert_eq!(kind(""), Err("empty"));
+    assert_eq!(kind(" \t "), Err("empty"));
+    assert_eq!(kind("unknown"), Err("not_an_address"));
+    assert_eq!(kind("_hidden"), Err("not_an_address"));
+    assert_eq!(kind("example.com"), Err("not_an_address"));
+    assert_eq!(kind("203.0.113"), Err("not_an_address"));
+    assert_eq!(kind("203.0.113.256"), Err("not_an_address"));
+    assert_eq!(kind("010.0.0.1"), Err("not_an_address"));
+    assert_eq!(kind("203.0.113.9:"), Err("bad_port"));
+    assert_eq!(kind("203.0.113.9:65536"), Err("bad_port"));
+    assert_eq!(kind("203.0.113.9:123456"), Err("bad_port"));
+    assert_eq!(kind("203.0.113.9:+80"), Err("bad_port"));
+    assert_eq!(kind("203.0.113.9:_obf"), Err("bad_port"));
+    assert_eq!(kind("[2001:db8::1"), Err("not_an_address"));
+    assert_eq!(kind("[2001:db8::1]x"), Err("not_an_address"));
+    assert_eq!(kind("[2001:db8::1]:"), Err("bad_port"));
+    assert_eq!(kind("[192.0.2.1]"), Err("not_an_address"));
+    assert_eq!(kind("[[2001:db8::1]]"), Err("not_an_address"));
+    assert_eq!(kind("2001:db8::1::2"), Err("not_an_address"));
+    assert_eq!(kind("\"192.0.2.1\""), Err("not_an_address"));
+    assert_eq!(kind("192.0.2.1 192.0.2.2"), Err("not_an_address"));
+}
+
+#[test]
+fn errors_carry_the_trimmed_value() {
+    let e = ClientAddr::parse(b" 10.0.0.300 ").expect_err("bad");
+    assert_eq!(e.to_string(), r#"not an IP address: "10.0.0.300""#);
+    let e = ClientAddr::parse(b"\xff\xfe").expect_err("bad");
+    assert_eq!(e.to_string(), r#"not an IP address: "\xff\xfe""#);
+}
+
+#[test]
+fn obfuscated_port_only_in_forwarded_syntax() {
+    assert_eq!(
+        parse_entry(b"[2001:db8::1]:_p1", PortSyntax::DigitsOrObfuscated),
+        Ok(at("2001:db8::1", None))
     );
     assert_eq!(
-        ok("203.0.113.9:4711"),
-        ClientAddr {
-            ip: ip("203.0.113.9"),
-            port: Some(4711)
-        }
+        parse_entry(b"192.0.2.1:_abc.def-1", PortSyntax::DigitsOrObfuscated),
+        Ok(at("192.0.2.1", None))
     );
-    assert_eq!(
-        ok("2001:db8::1"),
-        ClientAddr {
-            ip: ip("2001:db8::1"),
-            port: None
+    assert!(parse_entry(b"192.0.2.1:_", PortSyntax::DigitsOrObfuscated).is_err());
+    assert!(parse_entry(b"192.0.2.1:_a b", PortSyntax::DigitsOrObfuscated).is_err());
+}
+
+#[test]
+fn display_round_trips() {
+    for s in [
+        "192.0.2.1",
+        "192.0.2.1:80",
+        "2001:db8::1",
+        "[2001:db8::1]:80",
+    ] {
+        assert_eq!(ok(s).to_string(), s);
+    }
+}
+
+#[test]
+fn peer_client_normalises_and_keeps_port() {
+    let peer = PeerAddr("[::ffff:10.0.0.7]:5100".parse().expect("addr"));
+    assert_eq!(peer.client(), at("10.0.0.7", Some(5100)));
+}
+
+proptest! {
+    #[test]
+    fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+        let _ = ClientAddr::parse(&bytes);
+        let _ = parse_entry(&bytes, PortSyntax::DigitsOrObfuscated);
+    }
+
+    #[test]
+    fn rendered_addresses_parse_back(ip in any::<IpAddr>(), port in proptest::option::of(any::<u16>())) {
+        let a = ClientAddr { ip: canonical_ip(ip), port };
+        let rendered = a.to_string();
+        prop_assert_eq!(ClientAddr::parse(rendered.as_bytes()), Ok(a));
+        // Bracketed IPv6 without port too.
+        if let IpAddr::V6(v6) = ip {
+            let s = format!("[{v6}]");
+            prop_assert_eq!(ClientAddr::parse(s.as_bytes()), Ok(ClientAddr { ip: canonical_ip(ip), port: None }));
         }
-    );
-    assert_eq!(
-        ok("[2001:db8::1]"),
-        ClientAddr {
-            ip: ip("2001:db8::1"),
-            port: None
-        }
-    );
-    assert_eq!(
-        ok("[2001:db8::1]:443"),
-        ClientAddr {
-            ip: ip("2001:db8::1"),
-            port: Some(443)
-        }
-    );
-    assert_eq!(
-        ok(" \t203.0.113.9 \t"),
-        ClientAddr {
-            ip: ip("203.0.113.9"),
-            port: None
-        }
-    );
+    }
 }

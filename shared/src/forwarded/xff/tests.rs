@@ -1,24 +1,152 @@
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+
 use super::*;
 use crate::addr::ClientAddr;
+use crate::forwarded::EntryErrorKind;
 
-fn ips(lines: &[&str]) -> Vec<Result<Node, crate::forwarded::EntryErrorKind>> {
+fn nodes(lines: &[&str]) -> Vec<Result<Node, EntryErrorKind>> {
     entries_rev(lines.iter().rev().map(|l| l.as_bytes()))
         .map(|e| e.node)
         .collect()
 }
 
+fn addr(s: &str, port: Option<u16>) -> Result<Node, EntryErrorKind> {
+    Ok(Node::Addr(ClientAddr {
+        ip: s.parse().expect("test address"),
+        port,
+    }))
+}
+
 #[test]
-fn lines_and_coalesced_line_agree() {
+fn rightmost_first_across_lines() {
     assert_eq!(
-        ips(&["192.0.2.1, 198.51.100.2", "10.0.0.1"]),
-        ips(&["192.0.2.1, 198.51.100.2, 10.0.0.1"])
+        nodes(&["192.0.2.1, 198.51.100.2", "10.0.0.1"]),
+        vec![
+            addr("10.0.0.1", None),
+            addr("198.51.100.2", None),
+            addr("192.0.2.1", None)
+        ]
     );
-    let first = ips(&["192.0.2.1"]);
+}
+
+#[test]
+fn every_line_split_gives_the_coalesced_answer() {
+    // The analogue of an all-prefixes test for a list header: cutting the coalesced line into lines at any set
+    // of separators must not change the entries.
+    let entries = [
+        "192.0.2.1:80",
+        " [2001:db8::1]:443",
+        "unknown",
+        "",
+        " 10.0.0.1 ",
+        "_hidden",
+        "bad",
+    ];
+    let coalesced = entries.join(",");
+    let want = nodes(&[&coalesced]);
+    assert_eq!(want.len(), 6, "{want:?}");
+    for mask in 0u32..(1 << (entries.len() - 1)) {
+        let mut lines = Vec::new();
+        let mut cur = vec![entries[0]];
+        for (i, e) in entries.iter().enumerate().skip(1) {
+            if mask & (1 << (i - 1)) != 0 {
+                lines.push(cur.join(","));
+                cur = Vec::new();
+            }
+            cur.push(e);
+        }
+        lines.push(cur.join(","));
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(nodes(&refs), want, "lines {lines:?}");
+    }
+}
+
+#[test]
+fn entry_forms() {
     assert_eq!(
-        first,
-        vec![Ok(Node::Addr(ClientAddr {
-            ip: "192.0.2.1".parse().expect("ip"),
-            port: None
-        }))]
+        nodes(&[
+            "192.0.2.1:8080, 2001:db8::1, [2001:db8::2]:443, ::ffff:198.51.100.7, fe80::1%eth0, UNKNOWN, _obf"
+        ]),
+        vec![
+            Ok(Node::Obfuscated),
+            Ok(Node::Unknown),
+            addr("fe80::1", None),
+            addr("198.51.100.7", None),
+            addr("2001:db8::2", Some(443)),
+            addr("2001:db8::1", None),
+            addr("192.0.2.1", Some(8080)),
+        ]
     );
+}
+
+#[test]
+fn empty_elements_and_empty_lines_are_skipped() {
+    assert_eq!(nodes(&["", " ", ",", " , ,\t,"]), vec![]);
+    assert_eq!(
+        nodes(&[",192.0.2.1,,", "", "198.51.100.2 ,"]),
+        vec![addr("198.51.100.2", None), addr("192.0.2.1", None)]
+    );
+}
+
+#[test]
+fn malformed_entries_are_reported_in_place() {
+    assert_eq!(
+        nodes(&["192.0.2.1, 300.1.1.1, 10.0.0.1"]),
+        vec![
+            addr("10.0.0.1", None),
+            Err(EntryErrorKind::NotAnAddress),
+            addr("192.0.2.1", None)
+        ]
+    );
+    assert_eq!(
+        nodes(&["\"192.0.2.1\""]),
+        vec![Err(EntryErrorKind::NotAnAddress)]
+    );
+    assert_eq!(
+        nodes(&["192.0.2.1:99999"]),
+        vec![Err(EntryErrorKind::BadPort)]
+    );
+    assert_eq!(
+        nodes(&["192.0.2.1;proto=http"]),
+        vec![Err(EntryErrorKind::NotAnAddress)]
+    );
+    assert_eq!(nodes(&["_"]), vec![Err(EntryErrorKind::NotAnAddress)]);
+}
+
+#[test]
+fn raw_is_the_untrimmed_entry() {
+    let line: &[u8] = b"192.0.2.1,  10.0.0.1 ";
+    let raws: Vec<&[u8]> = entries_rev(std::iter::once(line)).map(|e| e.raw).collect();
+    assert_eq!(raws, vec![b"  10.0.0.1 ".as_slice(), b"192.0.2.1"]);
+}
+
+#[test]
+fn parse_reports_value() {
+    let e = parse(b" nope ").expect_err("bad");
+    assert_eq!(e.to_string(), r#"not an IP address: "nope""#);
+    assert_eq!(parse(b"unknown"), Ok(Node::Unknown));
+}
+
+proptest! {
+    #[test]
+    fn render_then_parse_round_trips(ips in proptest::collection::vec(any::<IpAddr>(), 1..20)) {
+        let value = render(ips.iter().copied());
+        let mut got: Vec<IpAddr> = entries_rev(std::iter::once(value.as_bytes()))
+            .map(|e| match e.node {
+                Ok(Node::Addr(a)) => a.ip,
+                other => panic!("{other:?} in {value:?}"),
+            })
+            .collect();
+        got.reverse();
+        let want: Vec<IpAddr> = ips.into_iter().map(crate::addr::canonical_ip).collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn never_panics(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..60), 0..4)) {
+        let n = entries_rev(lines.iter().rev().map(Vec::as_slice)).count();
+        prop_assert!(n <= lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    }
 }
