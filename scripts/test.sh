@@ -11,5 +11,14 @@ step "installing test dependencies"
 ensure_rust_targets
 ensure_debian_packages
 
-step "workspace tests (core, vectors, CLI, proxy over loopback)"
+step "wasm filter: build trueip-filter and the benchmark baseline for wasm32-wasip1 (wasm profile)"
+cargo build --locked -p trueip-filter -p trueip-minimal-filter --target wasm32-wasip1 --profile wasm
+# The harness tests load these instead of building their own copy (see filter/harness/src/build.rs).
+export TRUEIP_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_filter.wasm"
+export TRUEIP_MINIMAL_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_minimal_filter.wasm"
+
+step "workspace tests (core, vectors, CLI, proxy over loopback, filter on the wasmtime harness)"
 cargo test --workspace --all-targets --locked
+
+step "wasm filter on V8: replay filter/scenarios through Node's WebAssembly (Istio's engine)"
+node filter/v8/host.mjs "$TRUEIP_FILTER_WASM" filter/scenarios/*.json

@@ -80,7 +80,15 @@ impl Http {
                     (Some(untrusted), false) => untrusted,
                     _ => &settings.resolver,
                 };
-                (peer::sidecar(source, xff), resolver)
+                let mut peer = peer::sidecar(source, xff);
+                if !trusted && peer.xff_keep.is_some() {
+                    // Envoy took source.address from X-Forwarded-For that an untrusted caller wrote:
+                    // the real peer is unknown to any filter. Report the unspecified address rather
+                    // than the caller's claim.
+                    peer.addr = peer::unknown(source);
+                    self.metrics.count("trueip.sidecar.", "unknown_peer");
+                }
+                (peer, resolver)
             }
             _ => (
                 peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops),

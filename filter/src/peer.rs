@@ -74,6 +74,15 @@ pub(crate) fn sidecar(source: SocketAddr, xff: Option<&[u8]>) -> Peer {
     }
 }
 
+/// The unspecified address of `source`'s family, port 0: "the peer is not known".
+pub(crate) fn unknown(source: SocketAddr) -> SocketAddr {
+    let ip = match source.ip() {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
+
 /// Splits off the rightmost comma-separated entry when it is a bare IP: returns the length of what
 /// precedes it (without the comma and trailing whitespace) and the IP.
 fn split_last(xff: &[u8]) -> Option<(usize, IpAddr)> {
@@ -122,7 +131,7 @@ mod tests {
             p,
             Peer {
                 addr: sa("10.0.0.1:5000"),
-                xff_keep: Some(22)
+                xff_keep: Some(21)
             }
         );
         let p = gateway(sa("10.0.0.1:5000"), Some(b"10.0.0.1"), 0);

@@ -5,13 +5,17 @@ use std::fmt::Write;
 
 use trueip::{Decision, Rejection, Trace};
 
-/// `client=203.0.113.9 source=x-forwarded-for hop=2 external` plus fallback and spoof signals.
+/// `client=203.0.113.9 port=5000 source=x-forwarded-for hop=2 external` (port only when known) plus
+/// fallback and spoof signals.
 pub(crate) fn decision(d: &Decision) -> String {
     let mut out = String::with_capacity(96);
+    let _ = write!(out, "client={}", d.client.ip);
+    if let Some(port) = d.client.port {
+        let _ = write!(out, " port={port}");
+    }
     let _ = write!(
         out,
-        "client={} source={} hop={} {}",
-        d.client.ip,
+        " source={} hop={} {}",
         d.source.label(),
         d.hop,
         if d.internal { "internal" } else { "external" }

@@ -26,8 +26,8 @@ pub use header_map::{HeaderMap, MapKind};
 pub use metrics::{MetricKind, MetricValue, Metrics};
 pub use pairs::{MAX_PAIRS, MAX_PAIRS_BYTES};
 pub use plugin::{
-    Exchange, FailurePolicy, FilterOutcome, LoadError, Plugin, PluginOptions, PluginState, Request,
-    Response, Teardown,
+    CompiledModule, Exchange, FailurePolicy, FilterOutcome, LoadError, Plugin, PluginOptions,
+    PluginState, Request, Response, Teardown,
 };
 pub use state::{LocalReply, LogRecord};
 pub use status::Status;

@@ -186,31 +186,26 @@ pub struct Exchange {
     pub outcome: FilterOutcome,
 }
 
-/// A loaded plugin with its current VM.
-pub struct Plugin {
+/// A compiled module whose imports passed Envoy's check. Compiling is the slow part; one compiled
+/// module can back many plugins (it is cheap to clone and `Send + Sync`).
+#[derive(Clone)]
+pub struct CompiledModule {
     engine: Engine,
     module: Module,
-    linker: Linker<HostState>,
-    options: PluginOptions,
-    store: Store<HostState>,
-    instance: Option<Instance>,
-    state: PluginState,
-    next_context_id: u32,
-    vm_starts: u32,
+    wasi: WasiProfile,
 }
 
-impl Plugin {
-    /// Compiles `wasm`, checks its imports against Envoy's list, and starts a VM: `_initialize`,
-    /// root context, `on_vm_start`, `on_configure`. A start-up failure is a [`PluginState`], not an
-    /// error, because Envoy keeps the failed plugin and answers requests by its failure policy.
-    pub fn load(wasm: &[u8], options: PluginOptions) -> Result<Plugin, LoadError> {
+impl CompiledModule {
+    /// Compiles `wasm` for plugins offering the `wasi` list, and checks its imports and ABI version as
+    /// Envoy does when it loads a module.
+    pub fn new(wasm: &[u8], wasi: WasiProfile) -> Result<CompiledModule, LoadError> {
         let mut config = Config::new();
         config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let module =
             Module::new(&engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
         for import in module.imports() {
-            if !abi::offers(options.wasi, import.module(), import.name()) {
+            if !abi::offers(wasi, import.module(), import.name()) {
                 return Err(LoadError::MissingImport {
                     module: import.module().to_owned(),
                     name: import.name().to_owned(),
@@ -223,8 +218,47 @@ impl Plugin {
         {
             return Err(LoadError::AbiVersion);
         }
+        Ok(CompiledModule {
+            engine,
+            module,
+            wasi,
+        })
+    }
+}
+
+/// A loaded plugin with its current VM.
+pub struct Plugin {
+    engine: Engine,
+    module: Module,
+    linker: Linker<HostState>,
+    options: PluginOptions,
+    store: Store<HostState>,
+    instance: Option<Instance>,
+    state: PluginState,
+    next_context_id: u32,
+    vm_starts: u32,
+    fuel_used: u64,
+}
+
+impl Plugin {
+    /// Compiles `wasm`, checks its imports against Envoy's list, and starts a VM: `_initialize`,
+    /// root context, `on_vm_start`, `on_configure`. A start-up failure is a [`PluginState`], not an
+    /// error, because Envoy keeps the failed plugin and answers requests by its failure policy.
+    pub fn load(wasm: &[u8], options: PluginOptions) -> Result<Plugin, LoadError> {
+        let compiled = CompiledModule::new(wasm, options.wasi)?;
+        Plugin::from_compiled(&compiled, options)
+    }
+
+    /// Starts a plugin from an already compiled module; the WASI list is the one the module was
+    /// checked against (`options.wasi` is not consulted).
+    pub fn from_compiled(
+        compiled: &CompiledModule,
+        options: PluginOptions,
+    ) -> Result<Plugin, LoadError> {
+        let engine = compiled.engine.clone();
+        let module = compiled.module.clone();
         let mut linker = Linker::new(&engine);
-        abi::define(&mut linker, options.wasi).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        abi::define(&mut linker, compiled.wasi).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let store = new_store(&engine, &options, Metrics::default());
         let mut plugin = Plugin {
             engine,
@@ -236,6 +270,7 @@ impl Plugin {
             state: PluginState::Running,
             next_context_id: 2,
             vm_starts: 0,
+            fuel_used: 0,
         };
         plugin.start_vm();
         Ok(plugin)
@@ -249,6 +284,12 @@ impl Plugin {
     /// How many VMs were started (1 + reloads).
     pub fn vm_starts(&self) -> u32 {
         self.vm_starts
+    }
+
+    /// Fuel (≈ Wasm operators executed) used by every callback so far: a deterministic, engine
+    /// independent measure of the module's own work (host-side work is not included).
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel_used
     }
 
     /// Log lines so far.
@@ -624,6 +665,8 @@ impl Plugin {
         self.store.data_mut().effective_context = None;
         let result = func.call(&mut self.store, &params, &mut results);
         self.store.data_mut().phase = Phase::Idle;
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.fuel_used += self.options.fuel_per_callback.saturating_sub(left);
         result.map_err(|e| format!("{name}: {e:?}"))?;
         Ok(results.first().and_then(Val::i32))
     }
