@@ -10,12 +10,18 @@ ensure_rust_targets() {
 
 # Debian packages used by tests: real protocol peers and network tooling.
 # Add a package here only when a test needs it.
-TRUEIP_DEBIAN_PACKAGES=()
+# haproxy: PROXY protocol interop tests (send-proxy-v2 / accept-proxy) and the proxy benchmark.
+# iproute2, nftables, iptables, util-linux: transparent-proxy tests (namespaces and veths, TPROXY
+# rules with either backend, setpriv to drop capabilities for the failure-mode test).
+TRUEIP_DEBIAN_PACKAGES=(haproxy iproute2 nftables iptables util-linux)
 
+# With arguments, ensures those packages instead (e.g. the benchmark's extra peers).
 ensure_debian_packages() {
     local missing=()
     local pkg
-    for pkg in "${TRUEIP_DEBIAN_PACKAGES[@]}"; do
+    local wanted=("${TRUEIP_DEBIAN_PACKAGES[@]}")
+    if [ $# -gt 0 ]; then wanted=("$@"); fi
+    for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -10,7 +10,10 @@
 pub mod access;
 pub mod addr;
 pub mod config;
+pub mod cursor;
 pub mod forwarded;
+pub mod lint;
+pub mod proxy_protocol;
 pub mod resolve;
 pub mod rewrite;
 pub mod trust;

@@ -258,8 +258,19 @@ fn merge<T: Copy + Ord + num::One>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
     out
 }
 
+/// Below this many ranges a forward scan beats a binary search (no dependent loads, predictable branches); the
+/// common configuration has one to four ranges per family.
+const LINEAR_SCAN_MAX: usize = 8;
+
 #[inline]
 fn lookup<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
+    if ranges.len() <= LINEAR_SCAN_MAX {
+        // Sorted and disjoint: the first range that does not end below x decides.
+        return ranges
+            .iter()
+            .find(|&&(_, hi)| x <= hi)
+            .is_some_and(|&(lo, _)| lo <= x);
+    }
     // The first range whose start is above x; the candidate is the one before it.
     let idx = ranges.partition_point(|&(lo, _)| lo <= x);
     match idx.checked_sub(1).and_then(|i| ranges.get(i)) {

@@ -163,3 +163,11 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn dotted_quad_agrees_with_the_standard_parser(s in "[0-9.]{0,20}") {
+        let ours = parse_v4_prefix(s.as_bytes()).filter(|(_, rest)| rest.is_empty()).map(|(ip, _)| ip);
+        prop_assert_eq!(ours, s.parse::<Ipv4Addr>().ok());
+    }
+}

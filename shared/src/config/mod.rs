@@ -9,6 +9,7 @@ pub mod admin;
 pub mod envoy;
 pub mod listener;
 mod policy;
+pub mod transparent;
 mod values;
 
 pub use policy::{

@@ -188,3 +188,15 @@ impl Serialize for Identity {
         s.serialize_str(&self.0)
     }
 }
+
+/// Deserialises an `ip:port` socket address with an error that shows the bad value (serde's own does not).
+pub(crate) fn socket_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::net::SocketAddr, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    s.parse().map_err(|_| {
+        D::Error::custom(format!(
+            "not a socket address (ip:port or [ipv6]:port): {s:?}"
+        ))
+    })
+}

@@ -123,30 +123,32 @@ impl From<AddrError<'_>> for EntryErrorKind {
 ///
 /// `unknown` and `_token` may carry a port (`unknown:80`, RFC 7239 `node = nodename [ ":" node-port ]`); the port
 /// is ignored since the node is opaque either way.
+#[inline]
 pub(crate) fn parse_node(raw: &[u8], ports: PortSyntax) -> Result<Node, EntryErrorKind> {
     let s = trim_ows(raw);
-    let name = match s.iter().position(|&b| b == b':') {
-        // Only for the opaque forms: an address keeps its colons.
-        Some(i) if !s.starts_with(b"[") => s.get(..i).unwrap_or(s),
-        _ => s,
+    // Only the opaque forms need a look at the name before a port; addresses go straight to the address parser.
+    let name = || match s.iter().position(|&b| b == b':') {
+        Some(i) => s.get(..i).unwrap_or(s),
+        None => s,
     };
-    if name.eq_ignore_ascii_case(b"unknown") {
-        return Ok(Node::Unknown);
+    match s.first() {
+        Some(b'u' | b'U') if name().eq_ignore_ascii_case(b"unknown") => Ok(Node::Unknown),
+        Some(b'_') => {
+            let obf = name().get(1..).unwrap_or_default();
+            let valid = !obf.is_empty()
+                && obf
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if valid {
+                Ok(Node::Obfuscated)
+            } else {
+                Err(EntryErrorKind::NotAnAddress)
+            }
+        }
+        _ => parse_entry(s, ports)
+            .map(Node::Addr)
+            .map_err(EntryErrorKind::from),
     }
-    if let Some(obf) = name.strip_prefix(b"_") {
-        let valid = !obf.is_empty()
-            && obf
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        return if valid {
-            Ok(Node::Obfuscated)
-        } else {
-            Err(EntryErrorKind::NotAnAddress)
-        };
-    }
-    parse_entry(s, ports)
-        .map(Node::Addr)
-        .map_err(EntryErrorKind::from)
 }
 
 /// Client-IP headers that a client can forge and that upstream applications are known to read. Removed from

@@ -148,21 +148,13 @@ where
 /// The longest node value copied out of a quoted string: `[` + 45-byte IPv6 + `%` + 32-byte zone + `]:65535`.
 const MAX_NODE_LEN: usize = 96;
 
-/// The `for` node of one element, as the resolver needs it: a missing `for` is [`Node::Unknown`].
+/// The `for` node of one element, as the resolver needs it: a missing `for` is [`Node::Unknown`]. The whole
+/// element is parsed, so an element that is malformed anywhere (a repeated `host`, a `by` that is no node) stops
+/// the walk like a malformed `for` would.
 fn for_node(raw: &[u8]) -> Result<Node, EntryErrorKind> {
-    let mut node = None;
-    let mut seen_for = false;
-    parse_pairs(raw, |name, value| {
-        if name.eq_ignore_ascii_case(b"for") {
-            if seen_for {
-                return Err(EntryErrorKind::DuplicateParameter);
-            }
-            seen_for = true;
-            node = Some(node_of(value)?);
-        }
-        Ok(())
-    })?;
-    Ok(node.unwrap_or(Node::Unknown))
+    parse_element(raw)
+        .map(|e| e.forwarded_for.unwrap_or(Node::Unknown))
+        .map_err(|e| e.kind)
 }
 
 fn node_of(value: Value<'_>) -> Result<Node, EntryErrorKind> {

@@ -1,4 +1,10 @@
 use super::*;
+use crate::Config;
+use crate::addr::PeerAddr;
+
+fn resolver(json: &str) -> Resolver {
+    Resolver::new(&Config::from_json(json).expect("test config").policy)
+}
 
 #[test]
 fn apply_removes_then_sets() {
@@ -10,12 +16,92 @@ fn apply_removes_then_sets() {
         ("X_Forwarded_For", "1.2.3.4"),
         ("Host", "a"),
         ("X-Forwarded-For", "5.6.7.8"),
+        ("x-forwarded-for", "9.9.9.9"),
     ]);
     assert_eq!(
         out,
         vec![
             (b"Host".to_vec(), b"a".to_vec()),
             (b"x-forwarded-for".to_vec(), b"192.0.2.1".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn untrusted_plan_lists_each_name_seen_once_in_lowercase() {
+    let r = resolver(r#"{"trust":{"proxies":["10.0.0.0/8"]},"rewrite":{"xff":"keep"}}"#);
+    let h: &[(&[u8], &[u8])] = &[
+        (b"X-Forwarded-For", b"1.2.3.4"),
+        (b"x-forwarded-for", b"1.2.3.5"),
+        (b"X_Forwarded_For", b"1.2.3.6"),
+        (b"X-Real-IP", b"1.2.3.7"),
+        (b"Host", b"example.com"),
+    ];
+    let q = Request {
+        peer: PeerAddr("198.51.100.1:1".parse().expect("addr")),
+        peer_identity: None,
+        headers: h,
+    };
+    let d = r.resolve(&q).expect("decision");
+    let plan = r.rewrite_plan(&q, &d);
+    assert_eq!(
+        plan.remove,
+        vec!["x-forwarded-for", "x_forwarded_for", "x-real-ip"]
+    );
+    assert!(plan.set.is_empty());
+    assert!(!plan.is_empty());
+}
+
+#[test]
+fn trusted_plan_keeps_configured_single_source() {
+    let r = resolver(
+        r#"{"trust":{"proxies":["10.0.0.0/8"]},"sources":[{"header":"x-real-ip"}],"rewrite":{"xff":"keep"}}"#,
+    );
+    let h: &[(&[u8], &[u8])] = &[
+        (b"X-Real-IP", b"203.0.113.9"),
+        (b"True-Client-IP", b"1.2.3.4"),
+    ];
+    let q = Request {
+        peer: PeerAddr("10.0.0.2:1".parse().expect("addr")),
+        peer_identity: None,
+        headers: h,
+    };
+    let d = r.resolve(&q).expect("decision");
+    let plan = r.rewrite_plan(&q, &d);
+    assert_eq!(plan.remove, vec!["true-client-ip"]);
+    assert!(plan.set.is_empty());
+}
+
+#[test]
+fn canonical_chain_comes_from_the_deciding_source() {
+    let r = resolver(
+        r#"{"trust":{"proxies":["10.0.0.0/8"]},"sources":["forwarded","x-forwarded-for"],"rewrite":{"xff":"canonical","forwarded":"canonical"}}"#,
+    );
+    let h: &[(&[u8], &[u8])] = &[
+        (
+            b"Forwarded",
+            b"for=6.6.6.6, for=\"[2001:db8::9]:443\", for=10.0.0.5",
+        ),
+        (b"X-Forwarded-For", b"7.7.7.7"),
+    ];
+    let q = Request {
+        peer: PeerAddr("10.0.0.2:1".parse().expect("addr")),
+        peer_identity: None,
+        headers: h,
+    };
+    let d = r.resolve(&q).expect("decision");
+    let plan = r.rewrite_plan(&q, &d);
+    assert_eq!(
+        plan.set,
+        vec![
+            (
+                "x-forwarded-for".to_owned(),
+                "2001:db8::9, 10.0.0.5, 10.0.0.2".to_owned()
+            ),
+            (
+                "forwarded".to_owned(),
+                "for=\"[2001:db8::9]\", for=10.0.0.5, for=10.0.0.2".to_owned()
+            ),
         ]
     );
 }

@@ -173,3 +173,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn large_sets_use_the_binary_search_correctly(
+        nets in proptest::collection::vec((any::<u128>(), 8u8..=128), 16..48),
+        probes in proptest::collection::vec(any::<u128>(), 1..32),
+    ) {
+        let nets: Vec<Ipv6Net> = nets
+            .into_iter()
+            .map(|(a, l)| Ipv6Net::new(Ipv6Addr::from(a), l).expect("len").trunc())
+            .filter(|n| n.network().to_ipv4_mapped().is_none())
+            .collect();
+        let s = CidrSet::new(nets.iter().map(|n| CidrSpec::Net(IpNet::V6(*n))).collect());
+        // Probe the boundaries too, where an off-by-one would show.
+        let edges = nets.iter().flat_map(|n| [u128::from(n.network()), u128::from(n.broadcast())]);
+        for p in probes.into_iter().chain(edges) {
+            let a = Ipv6Addr::from(p);
+            if a.to_ipv4_mapped().is_some() {
+                continue;
+            }
+            prop_assert_eq!(s.contains(IpAddr::V6(a)), nets.iter().any(|n| n.contains(&a)));
+        }
+    }
+}

@@ -151,6 +151,15 @@ fn malformed_elements() {
     assert_eq!(bad("for=\"\x01\""), vec![Err(EntryErrorKind::BadSyntax)]);
     let long = format!("for=\"{}\"", "1".repeat(200));
     assert_eq!(bad(&long), vec![Err(EntryErrorKind::TooLong)]);
+    // Any malformed part makes the element malformed, not only its `for`.
+    assert_eq!(
+        bad("for=192.0.2.1;host=a;host=b"),
+        vec![Err(EntryErrorKind::DuplicateParameter)]
+    );
+    assert_eq!(
+        bad("for=192.0.2.1;by=not-a-node"),
+        vec![Err(EntryErrorKind::NotAnAddress)]
+    );
     // A parameter repeated in different elements is fine.
     assert_eq!(nodes(&["for=192.0.2.1, for=198.51.100.2"]).len(), 2);
 }

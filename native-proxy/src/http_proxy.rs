@@ -1,0 +1,454 @@
+//! The `http` listener: decide the client per request, enforce access, rewrite, forward.
+//!
+//! Order per request: decide on the headers as received → answer rejections and denials →
+//! strip hop-by-hop headers → apply the rewrite plan (so `Connection` cannot remove what the
+//! proxy sets) → add PROXY TLV headers → forward, streaming both bodies.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{HOST, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use trueip::addr::PeerAddr;
+use trueip::config::listener::{AccessLog, HttpSettings, SendVersion};
+use trueip::{Access, Decision};
+
+use crate::hop;
+use crate::listener::{ConnInfo, ListenerState};
+use crate::metrics::{DecisionLabels, KindLabels, RequestLabels, status_class};
+use crate::proxy_header::Arrival;
+use crate::tlv_headers;
+use crate::upstream::{self, Body, ProxyEndpoints};
+
+/// Serves one downstream connection of an `http` listener.
+pub async fn serve<I>(
+    state: Arc<ListenerState>,
+    conn: Arc<ConnInfo>,
+    io: I,
+    stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let label = state.label.clone();
+    // Upstream connections that carry a PROXY header name one client, so they belong to this
+    // downstream connection instead of the shared pool.
+    let private = Arc::new(Mutex::new(None));
+    let service = hyper::service::service_fn(move |req| {
+        let (state, conn, private) = (state.clone(), conn.clone(), private.clone());
+        async move { Ok::<_, Infallible>(handle(&state, &conn, &private, req).await) }
+    });
+    crate::http_server::serve(io, service, stop, &label).await;
+}
+
+type PrivateConn = Mutex<Option<(SocketAddr, http1::SendRequest<Incoming>)>>;
+
+async fn handle(
+    state: &ListenerState,
+    conn: &ConnInfo,
+    private: &PrivateConn,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let settings = match &state.config.kind {
+        trueip::config::listener::ListenerKind::Http(h) => h,
+        _ => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "trueip: listener is not an http listener\n",
+            );
+        }
+    };
+    let (status, decided) = forward(state, settings, conn, private, req)
+        .await
+        .unwrap_or_else(|e| e);
+    let response_status = status.status();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            listener: state.label.clone(),
+            class: status_class(response_status.as_u16()),
+        })
+        .inc();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .request_duration
+        .get_or_create(&state.labels())
+        .observe(elapsed.as_secs_f64());
+    if settings.access_log == AccessLog::On {
+        let client = decided.as_ref().map(|d| d.client.ip.to_string());
+        tracing::info!(
+            target: "trueip::access",
+            listener = %state.label,
+            peer = %conn.socket_peer,
+            proxy_source = %match &conn.arrival { Arrival::Proxied(p) => p.source.to_string(), _ => "-".to_string() },
+            client = client.as_deref().unwrap_or("-"),
+            status = response_status.as_u16(),
+            duration_us = elapsed.as_micros() as u64,
+        );
+    }
+    status
+}
+
+/// `Ok` and `Err` both carry the response to send; `Err` marks responses the proxy generated.
+type Outcome = Result<(Response<Body>, Option<Decision>), (Response<Body>, Option<Decision>)>;
+
+async fn forward(
+    state: &ListenerState,
+    settings: &HttpSettings,
+    conn: &ConnInfo,
+    private: &PrivateConn,
+    req: Request<Incoming>,
+) -> Outcome {
+    let peer = PeerAddr(conn.peer());
+    let (mut parts, body) = req.into_parts();
+    let decision = {
+        let lines: Vec<(&[u8], &[u8])> = parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+            .collect();
+        let view = trueip::resolve::Request {
+            peer,
+            peer_identity: None,
+            headers: &lines,
+        };
+        match state.resolver.resolve(&view) {
+            Ok(d) => {
+                let plan = state.resolver.rewrite_plan(&view, &d);
+                (d, plan)
+            }
+            Err(rejection) => {
+                record_decision(state, "rejected", rejection.kind.label());
+                tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, kind = rejection.kind.label(), reason = %rejection, "request rejected by the client-IP policy");
+                let status =
+                    StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
+                return Err((
+                    text(status, &format!("trueip: request rejected: {rejection}\n")),
+                    None,
+                ));
+            }
+        }
+    };
+    let (decision, plan) = decision;
+    for signal in decision.spoof.labels() {
+        state
+            .metrics
+            .spoof_signals
+            .get_or_create(&KindLabels {
+                listener: state.label.clone(),
+                kind: signal,
+            })
+            .inc();
+    }
+    if let Access::Deny {
+        status,
+        body,
+        reason,
+    } = state.resolver.access(&decision)
+    {
+        record_decision(state, "denied", reason.label());
+        tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, client = %decision.client.ip, reason = reason.label(), "request denied by the access rules");
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return Err((text(status, &body), Some(decision)));
+    }
+    record_decision(
+        state,
+        if decision.fallback.is_some() {
+            "fallback"
+        } else {
+            "decided"
+        },
+        decision.source.label(),
+    );
+
+    hop::strip(&mut parts.headers);
+    for name in &plan.remove {
+        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+            parts.headers.remove(n);
+        }
+    }
+    for (name, value) in &plan.set {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            parts.headers.insert(n, v);
+        }
+    }
+    tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
+    if let Some(name) = settings
+        .decision_header
+        .as_ref()
+        .and_then(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok())
+    {
+        parts.headers.remove(&name);
+        if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
+            parts.headers.insert(name, v);
+        }
+    }
+    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
+        // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host.
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(HOST, v);
+        }
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    parts.uri = match Uri::builder()
+        .scheme("http")
+        .authority(settings.upstream.address.to_string())
+        .path_and_query(path)
+        .build()
+    {
+        Ok(u) => u,
+        Err(_) => {
+            return Err((
+                text(
+                    StatusCode::BAD_REQUEST,
+                    "trueip: request target cannot be forwarded\n",
+                ),
+                Some(decision),
+            ));
+        }
+    };
+    parts.version = Version::HTTP_11;
+    let upstream_req = Request::from_parts(parts, body);
+
+    let timeout = settings.upstream.response_timeout;
+    let sent = if settings.upstream.proxy_protocol.version == SendVersion::None {
+        let Some(pool) = &state.http_upstream else {
+            return Err((
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "trueip: no upstream pool\n",
+                ),
+                Some(decision),
+            ));
+        };
+        match tokio::time::timeout(timeout, pool.client.request(upstream_req)).await {
+            Err(_) => Err(UpstreamError::ResponseTimeout),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(classify_pool_error(&e)),
+        }
+    } else {
+        let client = SocketAddr::new(decision.client.ip, decision.client.port.unwrap_or(0));
+        let ends = ProxyEndpoints {
+            source: client,
+            destination: conn.local,
+            downstream: proxied(&conn.arrival),
+        };
+        match tokio::time::timeout(
+            timeout,
+            send_private(settings, private, &ends, upstream_req),
+        )
+        .await
+        {
+            Err(_) => Err(UpstreamError::ResponseTimeout),
+            Ok(r) => r,
+        }
+    };
+    match sent {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            hop::strip(&mut parts.headers);
+            Ok((Response::from_parts(parts, body.boxed()), Some(decision)))
+        }
+        Err(e) => {
+            state
+                .metrics
+                .upstream_errors
+                .get_or_create(&state.kind_labels(e.kind()))
+                .inc();
+            tracing::warn!(listener = %state.label, upstream = %settings.upstream.address, kind = e.kind(), error = %e, "upstream request failed");
+            Err((text(e.status(), &format!("trueip: {e}\n")), Some(decision)))
+        }
+    }
+}
+
+/// `client=...; port=...; source=...; hop=...; internal=...; spoof=a,b; fallback=...` (`-` for none).
+pub fn describe(d: &Decision) -> String {
+    let port = d
+        .client
+        .port
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "-".into());
+    let spoof: Vec<&str> = d.spoof.labels().collect();
+    let spoof = if spoof.is_empty() {
+        "-".to_string()
+    } else {
+        spoof.join(",")
+    };
+    let fallback = d.fallback.map(|f| f.label()).unwrap_or("-");
+    format!(
+        "client={}; port={port}; source={}; hop={}; internal={}; spoof={spoof}; fallback={fallback}",
+        d.client.ip,
+        d.source.label(),
+        d.hop,
+        d.internal
+    )
+}
+
+fn proxied(a: &Arrival) -> Option<crate::proxy_header::Proxied> {
+    match a {
+        Arrival::Proxied(p) => Some(p.clone()),
+        _ => None,
+    }
+}
+
+fn record_decision(state: &ListenerState, outcome: &'static str, source: &str) {
+    state
+        .metrics
+        .decisions
+        .get_or_create(&DecisionLabels {
+            listener: state.label.clone(),
+            outcome,
+            source: Arc::from(source),
+        })
+        .inc();
+}
+
+/// Sends over this downstream connection's own upstream connection, opening one (with its
+/// PROXY header) when there is none, it is busy, or it names another client.
+async fn send_private(
+    settings: &HttpSettings,
+    private: &PrivateConn,
+    ends: &ProxyEndpoints,
+    req: Request<Incoming>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let cached = private.lock().ok().and_then(|mut g| g.take());
+    let mut sender = match cached {
+        Some((client, s)) if client == ends.source && !s.is_closed() => s,
+        _ => {
+            let header = upstream::upstream_header(&settings.upstream, ends)
+                .map_err(|e| UpstreamError::Header(e.to_string()))?;
+            let stream = upstream::connect_with_header(&settings.upstream, header.as_deref())
+                .await
+                .map_err(UpstreamError::connect)?;
+            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "private upstream connection ended with an error");
+                }
+            });
+            sender
+        }
+    };
+    // A bare connection sends the URI as given; the pool would have reduced it to origin form.
+    let mut req = req;
+    if let Some(pq) = req.uri().path_and_query().cloned() {
+        *req.uri_mut() = Uri::from(pq);
+    }
+    sender
+        .ready()
+        .await
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    if let Ok(mut g) = private.lock() {
+        *g = Some((ends.source, sender));
+    }
+    Ok(resp)
+}
+
+/// Why a request could not be forwarded; each maps to one status.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamError {
+    #[error("upstream refused the connection: {0}")]
+    Refused(std::io::Error),
+    #[error("upstream connect timed out")]
+    ConnectTimeout,
+    #[error("upstream connect failed: {0}")]
+    Connect(std::io::Error),
+    #[error("upstream did not answer in time")]
+    ResponseTimeout,
+    #[error("upstream closed or broke the exchange: {0}")]
+    Protocol(String),
+    #[error("cannot build the upstream PROXY header: {0}")]
+    Header(String),
+}
+
+impl UpstreamError {
+    fn connect(e: std::io::Error) -> UpstreamError {
+        match e.kind() {
+            std::io::ErrorKind::TimedOut => UpstreamError::ConnectTimeout,
+            std::io::ErrorKind::ConnectionRefused => UpstreamError::Refused(e),
+            _ => UpstreamError::Connect(e),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Refused(_) => "refused",
+            UpstreamError::ConnectTimeout => "connect_timeout",
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::ResponseTimeout => "response_timeout",
+            UpstreamError::Protocol(_) => "protocol",
+            UpstreamError::Header(_) => "proxy_header",
+        }
+    }
+
+    /// 503: nothing is listening (the service is down); 504: something is there but slow;
+    /// 502: the upstream broke the exchange or could not be reached for another reason.
+    fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::ConnectTimeout | UpstreamError::ResponseTimeout => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            UpstreamError::Connect(_) | UpstreamError::Protocol(_) | UpstreamError::Header(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+        }
+    }
+}
+
+fn classify_pool_error(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if e.is_connect() {
+                return UpstreamError::connect(std::io::Error::new(io.kind(), io.to_string()));
+            }
+            break;
+        }
+        source = s.source();
+    }
+    UpstreamError::Protocol(e.to_string())
+}
+
+/// A plain-text response generated by the proxy.
+pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_owned()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}

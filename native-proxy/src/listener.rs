@@ -1,0 +1,286 @@
+//! One listener: bind, the accept loop, and the life of each connection up to its protocol.
+//!
+//! `bind` and [`crate::upstream::connect`] are the two places a transparent-proxy listener
+//! (TPROXY: `IP_TRANSPARENT`, original destination from `local_addr()`) plugs in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use trueip::Config;
+use trueip::config::listener::{ListenerConfig, ListenerKind};
+use trueip::resolve::Resolver;
+
+use crate::metrics::{KindLabels, ListenerLabels, Metrics, ProxyHeaderLabels};
+use crate::proxy_header::{self, Accepted, Arrival, FirstSpeaker};
+use crate::rewind::Rewind;
+use crate::server::{ServeError, bind_error};
+use crate::upstream::HttpUpstream;
+use crate::{echo, http_proxy, tcp};
+
+/// Listen backlog: large enough to absorb bursts while the connection limit is reached.
+const BACKLOG: u32 = 4096;
+
+/// Everything a connection needs from its listener, fixed for the connection's lifetime.
+/// A reload builds a new one; open connections keep the one they started with.
+#[derive(Debug)]
+pub struct ListenerState {
+    /// The listener's settings.
+    pub config: ListenerConfig,
+    /// The listener name as a metric label.
+    pub label: Arc<str>,
+    /// The client-IP decision, built once from the policy.
+    pub resolver: Resolver,
+    /// The pooled HTTP client, for `http` listeners.
+    pub http_upstream: Option<HttpUpstream>,
+    /// Metric handles.
+    pub metrics: Metrics,
+}
+
+impl ListenerState {
+    /// Builds the per-listener state for `listener` under `config`'s client-IP policy.
+    pub fn new(listener: ListenerConfig, config: &Config, metrics: &Metrics) -> ListenerState {
+        let http_upstream = match &listener.kind {
+            ListenerKind::Http(h) => Some(HttpUpstream::new(&h.upstream)),
+            _ => None,
+        };
+        ListenerState {
+            label: Arc::from(listener.name.as_str()),
+            resolver: Resolver::new(&config.policy),
+            config: listener,
+            http_upstream,
+            metrics: metrics.clone(),
+        }
+    }
+
+    pub(crate) fn labels(&self) -> ListenerLabels {
+        ListenerLabels {
+            listener: self.label.clone(),
+        }
+    }
+
+    pub(crate) fn kind_labels(&self, kind: &'static str) -> KindLabels {
+        KindLabels {
+            listener: self.label.clone(),
+            kind,
+        }
+    }
+}
+
+/// Where a connection came from and what its PROXY header said.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The TCP peer (the load balancer, when a PROXY header is present).
+    pub socket_peer: SocketAddr,
+    /// The local address the connection arrived on.
+    pub local: SocketAddr,
+    /// The PROXY stage's verdict.
+    pub arrival: Arrival,
+}
+
+impl ConnInfo {
+    /// The peer the client-IP decision starts from: the PROXY source, else the socket peer.
+    pub fn peer(&self) -> SocketAddr {
+        self.arrival.effective_peer(self.socket_peer)
+    }
+}
+
+/// Binds a listener's socket (with `SO_REUSEADDR`, so a restart does not wait out TIME_WAIT).
+///
+/// # Errors
+/// [`ServeError::Bind`] with the OS error.
+pub async fn bind(l: &ListenerConfig) -> Result<TcpListener, ServeError> {
+    let err = |source| bind_error(&l.name, l.address, source);
+    if let Some(transparent) = crate::transparent::hooks::bind(l) {
+        return transparent.map_err(err);
+    }
+    let socket = match l.address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    socket.bind(l.address).map_err(err)?;
+    socket.listen(BACKLOG).map_err(err)
+}
+
+/// Accepts connections until `stop` flips, then waits for the open ones to finish.
+///
+/// Each connection runs in its own task: a panic there is counted and logged, never fatal.
+/// The connection limit is a semaphore taken *before* accept, so at the limit new clients wait
+/// in the kernel backlog instead of being accepted and dropped.
+pub async fn accept_loop(
+    socket: TcpListener,
+    settings: watch::Receiver<Arc<ListenerState>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let first = settings.borrow().clone();
+    let limit = Arc::new(Semaphore::new(first.config.max_connections.get() as usize));
+    let mut conns = JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let state = settings.borrow().clone();
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                state
+                    .metrics
+                    .connection_limit_reached
+                    .get_or_create(&state.labels())
+                    .inc();
+                tracing::warn!(listener = %state.label, limit = state.config.max_connections.get(), "connection limit reached; new clients wait in the backlog");
+                tokio::select! {
+                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    () = crate::server::stopped(&mut stop) => break,
+                    Some(done) = conns.join_next() => { reap(&state, done); continue; }
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            a = socket.accept() => a,
+            () = crate::server::stopped(&mut stop) => break,
+            Some(done) = conns.join_next() => { reap(&state, done); continue; }
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                // Settings as of now: a reload that landed while we waited in accept applies.
+                let state = settings.borrow().clone();
+                let stop = stop.clone();
+                conns.spawn(async move {
+                    let _permit = permit;
+                    serve_connection(state, stream, peer, stop).await;
+                });
+            }
+            Err(e) => {
+                // EMFILE, ENOBUFS, ECONNABORTED...: transient. Back off instead of spinning or dying.
+                state
+                    .metrics
+                    .accept_errors
+                    .get_or_create(&state.labels())
+                    .inc();
+                tracing::warn!(listener = %state.label, error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    drop(socket);
+    let state = settings.borrow().clone();
+    while let Some(done) = conns.join_next().await {
+        reap(&state, done);
+    }
+}
+
+fn reap(state: &ListenerState, done: Result<(), tokio::task::JoinError>) {
+    if done.is_err_and(|e| e.is_panic()) {
+        state
+            .metrics
+            .connection_panics
+            .get_or_create(&state.labels())
+            .inc();
+        tracing::error!(listener = %state.label, "a connection task panicked; the connection was closed and the listener keeps serving");
+    }
+}
+
+/// One connection: the PROXY stage, then the listener's protocol.
+async fn serve_connection(
+    state: Arc<ListenerState>,
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    let m = &state.metrics;
+    m.connections.get_or_create(&state.labels()).inc();
+    let open = m.connections_open.get_or_create(&state.labels()).clone();
+    open.inc();
+    let _open = scopeguard(move || {
+        open.dec();
+    });
+    let local = match stream.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(listener = %state.label, error = %e, "connection gone before it could be served");
+            return;
+        }
+    };
+    let first = match state.config.kind {
+        ListenerKind::Tcp(_) | ListenerKind::Passthrough(_) => FirstSpeaker::Server,
+        _ => FirstSpeaker::Client,
+    };
+    if first == FirstSpeaker::Client {
+        // Small request/response exchanges: do not let Nagle hold back the last segment.
+        let _ = stream.set_nodelay(true);
+    }
+    let started = Instant::now();
+    let accepted = proxy_header::read_proxy_header(
+        &mut stream,
+        socket_peer,
+        &state.config.proxy_protocol,
+        first,
+    )
+    .await;
+    m.proxy_header_duration
+        .get_or_create(&state.labels())
+        .observe(started.elapsed().as_secs_f64());
+    let Accepted { arrival, replay } = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            m.proxy_errors
+                .get_or_create(&state.kind_labels(e.kind()))
+                .inc();
+            if matches!(e, proxy_header::ProxyError::Empty) {
+                // Plain TCP health checks connect and close; not worth more than a debug line.
+                tracing::debug!(listener = %state.label, peer = %socket_peer, "connection closed before sending anything");
+            } else {
+                tracing::info!(target: "trueip::reject", listener = %state.label, peer = %socket_peer, kind = e.kind(), reason = %e, "connection rejected in the PROXY stage");
+            }
+            return;
+        }
+    };
+    m.proxy_headers
+        .get_or_create(&ProxyHeaderLabels {
+            listener: state.label.clone(),
+            version: arrival.version_label(),
+            command: arrival.command_label(),
+        })
+        .inc();
+    let conn = Arc::new(ConnInfo {
+        socket_peer,
+        local,
+        arrival,
+    });
+    let io = Rewind::new(replay, stream);
+    match &state.config.kind {
+        ListenerKind::Http(_) => http_proxy::serve(state.clone(), conn, io, stop).await,
+        ListenerKind::Echo => echo::serve(state.clone(), conn, io, stop).await,
+        ListenerKind::Tcp(t) => tcp::relay(state.clone(), &t.upstream, conn, io).await,
+        ListenerKind::Passthrough(_) => {
+            let original = crate::transparent::hooks::passthrough_upstream(
+                &state.config,
+                conn.local,
+                conn.socket_peer,
+            );
+            if let Some(up) = original {
+                tcp::relay(state.clone(), &up, conn, io).await;
+            }
+        }
+        _ => tracing::error!(listener = %state.label, "listener kind not served by this build"),
+    }
+}
+
+/// Runs `f` when dropped, also on unwind, so gauges stay right when a connection panics.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -1,0 +1,364 @@
+//! PROXY protocol v1 (text) and v2 (binary) headers: decode, encode, TLVs.
+//!
+//! Written from the HAProxy specification ("The PROXY protocol, Versions 1 & 2").
+//!
+//! # Decoding
+//! [`decode`] looks at the first byte to pick v1 or v2 and returns a [`Decoded`]: a borrowed
+//! [`Header`] and how many bytes it `consumed`. Bytes after `consumed` belong to the
+//! application stream and must be replayed by the I/O layer. Decoding is incremental: while
+//! the input is a valid prefix of a header the result is [`DecodeError::Incomplete`]; every
+//! other error is terminal. Decoding never panics and never allocates, also on errors.
+//!
+//! What the decoder enforces, beyond the grammar:
+//! - v1: the 107-byte cap, strict CRLF, no leading zeroes in ports, addresses of the family the
+//!   protocol field names. `UNKNOWN` lines may carry anything (the spec says to ignore it).
+//! - v2: version 2, LOCAL or PROXY, only the family/transport bytes the spec lists, a length
+//!   that covers the family's address block, well-formed TLV framing, a matching CRC32C when
+//!   one is present (at most one), UNIQUE_ID of at most 128 bytes. Other TLV contents are
+//!   interpreted lazily by [`Header::tlvs`]. A LOCAL header's addresses are ignored, but its
+//!   length must still cover its family's address block, or where the TLVs start would be a
+//!   guess; `AF_INET`/`AF_INET6` with the `UNSPEC` transport is refused for the same reason.
+//!
+//! [`Header`] is small and `Copy`: IP endpoints stay in their wire layout and become
+//! [`SocketAddr`]s on access ([`Header::source`], [`Header::addresses`]), TLVs and UNIX paths
+//! are borrowed from the input.
+//!
+//! # Encoding
+//! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
+//! asked. They return an [`EncodeError`] rather than emit anything [`decode`] would reject.
+//!
+//! # Stacked headers
+//! A client that can reach a PROXY listener through a proxy may prepend its own header after
+//! the real one. [`starts_with_proxy_header`] checks the bytes after `consumed` for that.
+
+mod crc32c;
+mod encode;
+mod error;
+mod tlv;
+mod v1;
+mod v2;
+
+use core::net::SocketAddr;
+
+pub use crc32c::crc32c;
+pub use encode::{V2Builder, encode_ssl_sub_tlvs, encode_v1, encode_v2};
+pub use error::{DecodeError, EncodeError, Excerpt, TlvError};
+pub use tlv::{
+    Aws, Azure, ClientFlags, RawTlv, RawTlvs, Ssl, SslTlv, SslTlvs, Tlv, Tlvs, tlv_type,
+};
+pub use v1::decode_v1;
+pub use v2::decode_v2;
+
+/// The longest v1 line a receiver must accept, CRLF included (the spec's worst case).
+pub const V1_MAX_LEN: usize = 107;
+/// The longest possible v2 header: the 16-byte fixed part plus a 16-bit length.
+pub const V2_MAX_LEN: usize = 16 + 65535;
+/// The 12-byte signature every v2 header starts with.
+pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+/// The text every v1 header starts with.
+pub const V1_PREFIX: &[u8; 6] = b"PROXY ";
+
+/// A decoded header and how many input bytes it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    /// The header.
+    pub header: Header<'a>,
+    /// Bytes taken by the header; everything after belongs to the application stream.
+    pub consumed: usize,
+}
+
+/// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
+///
+/// Small and cheap to return: IP endpoints are kept in their 12- or 36-byte wire layout and
+/// turned into [`SocketAddr`]s by the accessors, UNIX paths are borrowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    version: Version,
+    command: Command,
+    transport: Transport,
+    endpoints: Endpoints<'a>,
+    tlvs: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// Which protocol version carried the header.
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// LOCAL (use the real connection endpoints) or PROXY (use [`Header::addresses`]).
+    /// Always [`Command::Proxy`] for v1.
+    #[inline]
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    /// The proxied transport. v1 `TCP4`/`TCP6` is [`Transport::Stream`], `UNKNOWN` is
+    /// [`Transport::Unspec`].
+    #[inline]
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The proxied endpoints. [`Addresses::Unspecified`] for v1 `UNKNOWN`, v2 `AF_UNSPEC`
+    /// and every v2 LOCAL header: in those cases the receiver uses the real endpoints.
+    ///
+    /// Returned by value and built on request (UNIX paths are copied here, not when decoding).
+    pub fn addresses(&self) -> Addresses {
+        match self.endpoints {
+            Endpoints::Unspecified => Addresses::Unspecified,
+            Endpoints::V4(_) | Endpoints::V6(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+                let (source, destination) =
+                    self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
+                Addresses::Inet {
+                    source,
+                    destination,
+                }
+            }
+            Endpoints::Unix(paths) => {
+                let (source, destination) = paths
+                    .split_first_chunk::<108>()
+                    .map_or(([0; 108], [0; 108]), |(s, d)| {
+                        (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
+                    });
+                Addresses::Unix {
+                    source,
+                    destination,
+                }
+            }
+        }
+    }
+
+    /// The proxied source as an IP socket address, if there is one.
+    #[inline]
+    pub fn source(&self) -> Option<SocketAddr> {
+        self.endpoints.inet().map(|(source, _)| source)
+    }
+
+    /// The proxied destination as an IP socket address, if there is one.
+    #[inline]
+    pub fn destination(&self) -> Option<SocketAddr> {
+        self.endpoints.inet().map(|(_, destination)| destination)
+    }
+
+    /// The v2 TLVs, interpreted lazily; empty for v1.
+    #[inline]
+    pub fn tlvs(&self) -> Tlvs<'a> {
+        Tlvs::new(self.tlvs)
+    }
+
+    /// The v2 TLVs as type and value, uninterpreted (cheaper than [`Header::tlvs`] when only
+    /// one custom type matters, or to forward them); empty for v1.
+    #[inline]
+    pub fn raw_tlvs_iter(&self) -> RawTlvs<'a> {
+        RawTlvs::new(self.tlvs)
+    }
+
+    /// The raw v2 TLV block (framing already validated), e.g. to pass it through unchanged.
+    #[inline]
+    pub fn raw_tlvs(&self) -> &'a [u8] {
+        self.tlvs
+    }
+}
+
+impl core::fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Header")
+            .field("version", &self.version)
+            .field("command", &self.command)
+            .field("transport", &self.transport)
+            .field("addresses", &self.addresses())
+            .field("tlvs", &self.tlvs.escape_ascii().to_string())
+            .finish()
+    }
+}
+
+/// Only reached for impossible layouts; keeps the accessors free of panics.
+const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// What [`Header`] stores: IP endpoints in the v2 wire layout (source address, destination
+/// address, source port, destination port, all big-endian), UNIX paths borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoints<'a> {
+    Unspecified,
+    V4([u8; 12]),
+    V6([u8; 36]),
+    Wire4(&'a [u8; 12]),
+    Wire6(&'a [u8; 36]),
+    Unix(&'a [u8; 216]),
+}
+
+impl Endpoints<'_> {
+    /// Builds the wire layout from two same-family socket addresses (v1 decoding).
+    fn from_socket_addrs(source: SocketAddr, destination: SocketAddr) -> Self {
+        let [sp0, sp1] = source.port().to_be_bytes();
+        let [dp0, dp1] = destination.port().to_be_bytes();
+        match (source.ip(), destination.ip()) {
+            (core::net::IpAddr::V4(s), core::net::IpAddr::V4(d)) => {
+                let [s0, s1, s2, s3] = s.octets();
+                let [d0, d1, d2, d3] = d.octets();
+                Self::V4([s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1])
+            }
+            (s, d) => {
+                let mut wire = [0u8; 36];
+                let (addrs, ports) = wire.split_at_mut(32);
+                let (src, dst) = addrs.split_at_mut(16);
+                src.copy_from_slice(&ipv6_octets(s));
+                dst.copy_from_slice(&ipv6_octets(d));
+                ports.copy_from_slice(&[sp0, sp1, dp0, dp1]);
+                Self::V6(wire)
+            }
+        }
+    }
+
+    #[inline]
+    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Self::V4(wire) => Some(inet4(wire)),
+            Self::Wire4(wire) => Some(inet4(wire)),
+            Self::V6(wire) => inet6(wire),
+            Self::Wire6(wire) => inet6(wire),
+            Self::Unspecified | Self::Unix(_) => None,
+        }
+    }
+}
+
+#[inline]
+fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
+    let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
+    (
+        SocketAddr::new(
+            core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
+            u16::from_be_bytes([sp0, sp1]),
+        ),
+        SocketAddr::new(
+            core::net::Ipv4Addr::new(d0, d1, d2, d3).into(),
+            u16::from_be_bytes([dp0, dp1]),
+        ),
+    )
+}
+
+#[inline]
+fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
+    let (addrs, ports) = wire.split_first_chunk::<32>()?;
+    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
+    let (s, d) = addrs.split_first_chunk::<16>()?;
+    let d: &[u8; 16] = d.try_into().ok()?;
+    Some((
+        SocketAddr::new(
+            core::net::Ipv6Addr::from(*s).into(),
+            u16::from_be_bytes([sp0, sp1]),
+        ),
+        SocketAddr::new(
+            core::net::Ipv6Addr::from(*d).into(),
+            u16::from_be_bytes([dp0, dp1]),
+        ),
+    ))
+}
+
+/// v1 never mixes families (the parser checks); this only keeps the match total.
+fn ipv6_octets(ip: core::net::IpAddr) -> [u8; 16] {
+    match ip {
+        core::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        core::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The PROXY protocol version of a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// The text format.
+    V1,
+    /// The binary format.
+    V2,
+}
+
+/// What the sender asks the receiver to do with the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// The proxy opened the connection itself (e.g. a health check): use the real endpoints.
+    Local,
+    /// The connection is relayed for a client: use the header's addresses.
+    Proxy,
+}
+
+/// The proxied transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Unknown or unsupported; addresses are not given.
+    Unspec,
+    /// SOCK_STREAM: TCP or UNIX stream.
+    Stream,
+    /// SOCK_DGRAM: UDP or UNIX datagram.
+    Dgram,
+}
+
+/// The proxied endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Addresses {
+    /// No usable addresses: v1 `UNKNOWN`, v2 `AF_UNSPEC`, or any v2 LOCAL header.
+    Unspecified,
+    /// IPv4 or IPv6 endpoints with ports. The decoder only produces same-family pairs.
+    Inet {
+        /// The client side of the proxied connection.
+        source: SocketAddr,
+        /// The address the client connected to.
+        destination: SocketAddr,
+    },
+    /// `AF_UNIX` endpoints: 108-byte `sun_path` buffers, NUL-padded.
+    Unix {
+        /// The client side's socket path.
+        source: [u8; 108],
+        /// The listening side's socket path.
+        destination: [u8; 108],
+    },
+}
+
+impl Addresses {
+    /// `"unspecified"`, `"inet"` or `"unix"`, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::Inet { .. } => "inet",
+            Self::Unix { .. } => "unix",
+        }
+    }
+}
+
+/// Decodes a v1 or v2 header at the start of `buf`, choosing the version from the first byte.
+///
+/// # Errors
+/// [`DecodeError::Incomplete`] while `buf` is a valid prefix (including an empty `buf`);
+/// [`DecodeError::NotProxy`] when `buf` starts like neither version; otherwise the terminal
+/// error of [`decode_v1`] or [`decode_v2`].
+// Inlined into the caller (the proxy's accept path): the v2 hot path is ~40 instructions and
+// inlining lets the result stay in registers instead of going through memory; cold paths
+// (errors, v1, TLV checks) stay out of line. Measured in BENCHMARKS.md.
+#[inline(always)]
+pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    match buf.first() {
+        None => Err(DecodeError::Incomplete {
+            needed: v1::MIN_LEN,
+        }),
+        Some(b'P') => decode_v1(buf),
+        Some(b'\r') => decode_v2(buf),
+        Some(_) => Err(DecodeError::NotProxy {
+            found: Excerpt::new(buf),
+        }),
+    }
+}
+
+/// Whether `rest` (the bytes after a decoded header) starts with another PROXY header.
+///
+/// A second header right after the first is never legitimate: it means a client reached the
+/// listener through a PROXY-speaking hop and prepended its own header to spoof its address.
+/// Needs at least the 6-byte v1 prefix or the 12-byte v2 signature to say `true`; with fewer
+/// bytes buffered it says `false`, so callers that must be sure should read 12 bytes first.
+pub fn starts_with_proxy_header(rest: &[u8]) -> bool {
+    rest.starts_with(V1_PREFIX) || rest.starts_with(&V2_SIGNATURE)
+}
+
+#[cfg(test)]
+mod tests;
