@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Wasm filter benchmarks: per-request cost against a minimal proxy-wasm filter, and module size.
-#  1. Wasm operators per request (wasmtime fuel; deterministic) — filter/examples/wasm_cost.rs.
-#  2. Machine instructions per request with callgrind: the same example under valgrind at two request
-#     counts; the difference divided by the extra requests removes compile and start-up costs.
-#  3. Size of the .wasm after `wasm-opt -Oz` (Debian binaryen).
+#  1. Wasm operators per request (wasmtime fuel; deterministic, and the same whatever profile the
+#     harness is built with) — filter/examples/wasm_cost.rs.
+#  2. Size of the .wasm after `wasm-opt -Oz` (Debian binaryen).
+# Not yet here: machine instructions per request under callgrind (see BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
@@ -14,19 +14,9 @@ export TRUEIP_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_filter.wasm"
 export TRUEIP_MINIMAL_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_minimal_filter.wasm"
 
 echo "== wasm operators per request (5-hop X-Forwarded-For chain)"
-cargo run --quiet --release --locked -p trueip-filter --example wasm_cost -- 20000
+cargo run --quiet --locked -p trueip-filter --example wasm_cost -- 20000
 
-if command -v valgrind >/dev/null; then
-    echo "== callgrind: machine instructions per request (host + guest)"
-    bin=$(ls -t target/release/examples/wasm_cost 2>/dev/null | head -1)
-    count() {
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" 2>&1 \
-            | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
-    }
-    lo=$(count 200); hi=$(count 1200)
-    echo "both filters, 1000 extra requests each: $(( (hi - lo) / 2000 )) instructions per request on average"
-fi
-
+ensure_debian_packages binaryen
 if command -v wasm-opt >/dev/null; then
     echo "== module size"
     for m in "$TRUEIP_FILTER_WASM" "$TRUEIP_MINIMAL_FILTER_WASM"; do

@@ -1,10 +1,9 @@
 //! Per-request cost of the trueip filter against a minimal proxy-wasm filter (reads one header, sets
 //! another) on the same requests: a 5-hop X-Forwarded-For chain behind a trusted load balancer.
 //!
-//! `cargo run --release -p trueip-filter --example wasm_cost [N]` prints Wasm operators per request
-//! (wasmtime fuel: deterministic, engine independent). For machine instructions including the host
-//! side, run the same binary under `valgrind --tool=callgrind` twice with different N and divide the
-//! difference (scripts/bench-filter.sh does this).
+//! `cargo run -p trueip-filter --example wasm_cost [N]` prints Wasm operators per request (wasmtime
+//! fuel: deterministic and engine independent; host-side work is not counted). scripts/bench-filter.sh
+//! runs it.
 use std::net::SocketAddr;
 
 use trueip_wasm_harness::{Connection, Plugin, PluginOptions, Request, wasm_module};
