@@ -13,7 +13,7 @@ ensure_debian_packages
 
 step "wasm filter: build trueip-filter and the benchmark baseline for wasm32-wasip1 (wasm profile)"
 cargo build --locked -p trueip-filter -p trueip-minimal-filter --target wasm32-wasip1 --profile wasm
-# The harness tests load these instead of building their own copy (see filter/harness/src/build.rs).
+# The harness tests load these instead of building their own copy (see filter/harness/src/module_file.rs).
 export TRUEIP_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_filter.wasm"
 export TRUEIP_MINIMAL_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_minimal_filter.wasm"
 

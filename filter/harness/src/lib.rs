@@ -9,10 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod abi;
-mod build;
 mod connection;
 mod header_map;
 mod metrics;
+mod module_file;
 mod pairs;
 mod plugin;
 mod properties;
@@ -20,10 +20,10 @@ mod state;
 mod status;
 
 pub use abi::{WasiProfile, offers};
-pub use build::{BuildError, wasm_module, workspace_root};
 pub use connection::{Connection, ConnectionManager};
 pub use header_map::{HeaderMap, MapKind};
 pub use metrics::{MetricKind, MetricValue, Metrics};
+pub use module_file::{BuildError, wasm_module, workspace_root};
 pub use pairs::{MAX_PAIRS, MAX_PAIRS_BYTES};
 pub use plugin::{
     CompiledModule, Exchange, FailurePolicy, FilterOutcome, LoadError, Plugin, PluginOptions,
