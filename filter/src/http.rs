@@ -1,0 +1,256 @@
+//! The HTTP context: glue only. Gather the inputs (request headers as bytes, `source.address`, the
+//! mTLS identity), ask the shared `Resolver`, apply what it decided.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use trueip::access::Access;
+use trueip::config::envoy::EnvoyMode;
+use trueip::{PeerAddr, Request, Resolver};
+
+use crate::hostcalls::{self, LogLevel, MapType};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::{pairs, peer, summary};
+
+/// One stream.
+pub(crate) struct Http {
+    settings: Option<Rc<Settings>>,
+    metrics: Rc<Metrics>,
+    /// The trace for the debug response header, when a trusted caller asked for it.
+    debug: Option<String>,
+    /// Whether `on_http_request_headers` ran (Envoy may log a stream the filter never saw).
+    saw_headers: bool,
+}
+
+impl Http {
+    pub(crate) fn new(settings: Option<Rc<Settings>>, metrics: Rc<Metrics>) -> Http {
+        Http {
+            settings,
+            metrics,
+            debug: None,
+            saw_headers: false,
+        }
+    }
+
+    fn on_request(&mut self, settings: &Settings) {
+        let Ok(buf) = hostcalls::header_pairs(MapType::RequestHeaders) else {
+            return self.error("request_headers");
+        };
+        let Some(lines) = pairs::parse(&buf) else {
+            return self.error("request_headers");
+        };
+        let source = match hostcalls::property(b"source\0address") {
+            Ok(Some(raw)) => peer::parse_source(&raw),
+            _ => None,
+        };
+        let Some(source) = source else {
+            // Envoy always knows the downstream address of an HTTP stream; without it nothing can be
+            // trusted, so refuse rather than pass spoofable headers on.
+            self.error("source_address");
+            let _ = hostcalls::send_local_response(
+                503,
+                "trueip_no_source_address",
+                b"",
+                &pairs::encode(&[]),
+            );
+            return;
+        };
+        let xff = lines
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(b"x-forwarded-for"))
+            .map(|(_, value)| *value);
+        let identity = match settings.envoy.mode {
+            EnvoyMode::Sidecar => peer_identity(),
+            _ => None,
+        };
+        let (peer, resolver) = match settings.envoy.mode {
+            EnvoyMode::Sidecar => {
+                let trusted = identity.as_deref().is_some_and(|id| {
+                    settings
+                        .resolver
+                        .policy()
+                        .trust
+                        .identities
+                        .iter()
+                        .any(|t| t.as_str() == id)
+                });
+                let resolver = match (&settings.untrusted, trusted) {
+                    (Some(untrusted), false) => untrusted,
+                    _ => &settings.resolver,
+                };
+                let mut peer = peer::sidecar(source, xff);
+                if !trusted && peer.xff_keep.is_some() {
+                    // Envoy took source.address from X-Forwarded-For that an untrusted caller wrote:
+                    // the real peer is unknown to any filter. Report the unspecified address rather
+                    // than the caller's claim.
+                    peer.addr = peer::unknown(source);
+                    self.metrics.count("trueip.sidecar.", "unknown_peer");
+                }
+                (peer, resolver)
+            }
+            _ => (
+                peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops),
+                &settings.resolver,
+            ),
+        };
+        // The resolver sees the headers without the entry Envoy appended (no copy: the X-Forwarded-For
+        // value is re-sliced or the line left out).
+        let headers: Vec<(&[u8], &[u8])> = lines
+            .iter()
+            .filter_map(|&(name, value)| match peer.xff_keep {
+                Some(keep) if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
+                    match value.get(..keep) {
+                        Some(kept) if !kept.is_empty() => Some((name, kept)),
+                        _ => None,
+                    }
+                }
+                _ => Some((name, value)),
+            })
+            .collect();
+        let req = Request {
+            peer: PeerAddr(peer.addr),
+            peer_identity: identity.as_deref(),
+            headers: &headers,
+        };
+        self.decide(settings, resolver, &req, &lines);
+    }
+
+    fn decide(
+        &mut self,
+        settings: &Settings,
+        resolver: &Resolver,
+        req: &Request<'_>,
+        lines: &[(&[u8], &[u8])],
+    ) {
+        let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
+        let wants_debug = debug_header.is_some_and(|h| {
+            lines
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
+        }) && resolver.peer_trusted(req);
+        let result = if wants_debug {
+            let (result, trace) = resolver.resolve_traced(req);
+            self.debug = Some(summary::trace(&trace));
+            result
+        } else {
+            resolver.resolve(req)
+        };
+        let state_name = settings.envoy.filter_state.as_bytes();
+        let decision = match result {
+            Ok(decision) => decision,
+            Err(rejection) => {
+                self.metrics
+                    .count("trueip.rejected.", rejection.kind.label());
+                for s in rejection.spoof.labels() {
+                    self.metrics.count("trueip.spoof.", s);
+                }
+                let _ =
+                    hostcalls::set_property(state_name, summary::rejection(&rejection).as_bytes());
+                let body = format!("request rejected: {}\n", rejection.kind.label());
+                let details = format!("trueip_{}", rejection.kind.label());
+                self.local_reply(rejection.status, &details, body.as_bytes());
+                return;
+            }
+        };
+        self.metrics
+            .count("trueip.decision.", decision.source.label());
+        if let Some(f) = decision.fallback {
+            self.metrics.count("trueip.fallback.", f.label());
+        }
+        for s in decision.spoof.labels() {
+            self.metrics.count("trueip.spoof.", s);
+        }
+        let mut state = summary::decision(&decision);
+        if let Access::Deny {
+            status,
+            body,
+            reason,
+        } = resolver.access(&decision)
+        {
+            self.metrics.count("trueip.denied.", reason.label());
+            state.push_str(" denied=");
+            state.push_str(reason.label());
+            let _ = hostcalls::set_property(state_name, state.as_bytes());
+            self.local_reply(status, "trueip_access_denied", body.as_bytes());
+            return;
+        }
+        let _ = hostcalls::set_property(state_name, state.as_bytes());
+        let plan = resolver.rewrite_plan(req, &decision);
+        for name in &plan.remove {
+            if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {
+                self.error("rewrite");
+            }
+        }
+        for (name, value) in &plan.set {
+            if hostcalls::replace_header(MapType::RequestHeaders, name.as_bytes(), value.as_bytes())
+                .is_err()
+            {
+                self.error("rewrite");
+            }
+        }
+        if let Some(h) = debug_header {
+            // The debug request is for this filter, not for the application.
+            let _ = hostcalls::remove_header(MapType::RequestHeaders, h.as_bytes());
+        }
+    }
+
+    fn local_reply(&self, status: u16, details: &str, body: &[u8]) {
+        let headers = pairs::encode(&[]);
+        if hostcalls::send_local_response(u32::from(status), details, body, &headers).is_err() {
+            self.error("local_reply");
+        }
+    }
+
+    fn error(&self, what: &str) {
+        self.metrics.count("trueip.error.", what);
+        hostcalls::log(LogLevel::Warn, &format!("trueip: hostcall failed: {what}"));
+    }
+}
+
+/// The caller's mTLS URI SAN, when the connection is mutual TLS.
+fn peer_identity() -> Option<String> {
+    match hostcalls::property(b"connection\0mtls") {
+        Ok(Some(v)) if v.as_slice() == [1] => {}
+        _ => return None,
+    }
+    match hostcalls::property(b"connection\0uri_san_peer_certificate") {
+        Ok(Some(v)) => String::from_utf8(v).ok().filter(|s| !s.is_empty()),
+        _ => None,
+    }
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.saw_headers = true;
+        if let Some(settings) = self.settings.clone() {
+            self.on_request(&settings);
+        }
+        // A local reply (if any) takes effect when this returns, whatever the action.
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let (Some(trace), Some(settings)) = (self.debug.take(), &self.settings) {
+            if let Some(h) = &settings.envoy.debug_header {
+                let _ = hostcalls::replace_header(
+                    MapType::ResponseHeaders,
+                    h.as_str().as_bytes(),
+                    trace.as_bytes(),
+                );
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // Envoy logs streams whose headers never reached the filter (e.g. reset early, or a local
+        // reply from an earlier filter); there is no decision to record then, only the count.
+        if !self.saw_headers {
+            self.metrics.count("trueip.stream.", "no_headers");
+        }
+    }
+}
