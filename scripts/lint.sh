@@ -6,4 +6,4 @@ source scripts/lib/deps.sh
 ensure_rust_targets
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p trueip --target wasm32-wasip1 --locked -- -D warnings
+cargo clippy -p trueip -p trueip-filter -p trueip-minimal-filter --target wasm32-wasip1 --locked -- -D warnings

@@ -17,14 +17,10 @@ cargo build --locked -p trueip-filter -p trueip-minimal-filter --target wasm32-w
 export TRUEIP_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_filter.wasm"
 export TRUEIP_MINIMAL_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_minimal_filter.wasm"
 
-step "workspace tests (core, vectors, CLI, proxy over loopback, filter on the wasmtime harness)"
+# Includes the TPROXY proofs (native-proxy/tests/transparent_netns.rs): they create and delete their own network
+# namespaces, need root, and fail with a message rather than skip when they cannot run.
+step "workspace tests (core, vectors, CLI, proxy over loopback and in namespaces, filter on the wasmtime harness)"
 cargo test --workspace --all-targets --locked
-
-step "transparent proxy in network namespaces (TPROXY, nftables and iptables; needs root)"
-# Already part of the workspace run above; run again on its own so a failure is named plainly.
-# These tests create and delete their own namespaces and must not be skipped: not being root is
-# a failure with a message, in CI and locally.
-cargo test -p trueip-proxy --test transparent_netns --locked
 
 step "wasm filter on V8: replay filter/scenarios through Node's WebAssembly (Istio's engine)"
 node filter/v8/host.mjs "$TRUEIP_FILTER_WASM" filter/scenarios/*.json
