@@ -41,7 +41,7 @@ struct WarningReport<'a> {
 
 /// Runs `trueip check-config`.
 pub(crate) fn run(args: Args) -> u8 {
-    let config = match load_config(Some(&args.path)) {
+    let config = match load_config(Some(&args.path), &super::BUNDLED_POLICY) {
         Ok(config) => config,
         Err(e) => return super::report_load_error(&e, args.format),
     };

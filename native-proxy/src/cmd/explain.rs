@@ -47,7 +47,7 @@ pub(crate) struct Args {
 
 /// Runs `trueip explain`.
 pub(crate) fn run(args: Args) -> u8 {
-    let config = match load_config(args.config.as_deref()) {
+    let config = match load_config(args.config.as_deref(), &super::BUNDLED_POLICY) {
         Ok(config) => config,
         Err(e) => return super::report_load_error(&e, args.format),
     };

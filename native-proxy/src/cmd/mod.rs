@@ -50,14 +50,32 @@ impl LoadError {
     }
 }
 
-/// Loads the configuration at `path`, or the bundled default when `path` is `None`.
-pub(crate) fn load_config(path: Option<&Path>) -> Result<Config, LoadError> {
+/// A configuration compiled into the binary, used when no file is given.
+pub(crate) struct Embedded {
+    /// How messages name it.
+    pub(crate) name: &'static str,
+    /// The JSON text.
+    pub(crate) json: &'static str,
+}
+
+/// The bundled policy (`testdata/configs/default.json`): what `explain` decides with when no file is given.
+pub(crate) const BUNDLED_POLICY: Embedded = Embedded {
+    name: "<bundled default>",
+    json: trueip::config::DEFAULT_JSON,
+};
+
+/// The demo `trueip run` serves without `--config`: a listener in front of the built-in echo upstream.
+pub(crate) const DEMO_PROXY: Embedded = Embedded {
+    name: "<embedded demo configuration>",
+    json: trueip_proxy::DEFAULT_CONFIG,
+};
+
+/// Loads the configuration at `path`, or `default` when `path` is `None`.
+pub(crate) fn load_config(path: Option<&Path>, default: &Embedded) -> Result<Config, LoadError> {
     let Some(path) = path else {
-        return Config::from_json(trueip::config::DEFAULT_JSON).map_err(|source| {
-            LoadError::Invalid {
-                path: "<bundled default>".to_owned(),
-                source,
-            }
+        return Config::from_json(default.json).map_err(|source| LoadError::Invalid {
+            path: default.name.to_owned(),
+            source,
         });
     };
     let shown = path.display().to_string();

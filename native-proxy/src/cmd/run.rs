@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use trueip_proxy::{DEFAULT_CONFIG, ReloadHandle, Server};
+use trueip_proxy::{ReloadHandle, Server};
 
 use super::serve::LogFormat;
-use super::sysexits::EX_USAGE;
 
 /// Arguments of `trueip run`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +38,7 @@ pub(crate) fn run(args: Args) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("trueip: {e}");
-            return EX_USAGE;
+            return e.exit_code();
         }
     };
     let path = args.config.clone();
@@ -54,19 +53,9 @@ pub(crate) fn run(args: Args) -> u8 {
     )
 }
 
-fn load(path: Option<&PathBuf>) -> Result<trueip::Config, String> {
-    let (name, text) = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            (p.display().to_string(), text)
-        }
-        None => (
-            "the embedded default configuration".to_string(),
-            DEFAULT_CONFIG.to_string(),
-        ),
-    };
-    trueip::Config::from_json(&text).map_err(|e| format!("{name}: {e}"))
+/// The configuration at `path`, or the embedded demo; the error is one line for stderr or the reload log.
+fn load(path: Option<&PathBuf>) -> Result<trueip::Config, super::LoadError> {
+    super::load_config(path.map(PathBuf::as_path), &super::DEMO_PROXY)
 }
 
 /// Prints where everything listens; with the embedded configuration, also what to try.
@@ -107,7 +96,7 @@ async fn reload_on_hup(handle: ReloadHandle, path: Option<PathBuf>) {
                     // The server logs the outcome and counts it in trueip_config_reloads_total.
                     let _ = handle.reload(config).await;
                 }
-                Err(e) => handle.refuse(&e),
+                Err(e) => handle.refuse(&e.to_string()),
             }
         }
     }
