@@ -4,6 +4,7 @@
 //! strip hop-by-hop headers → apply the rewrite plan (so `Connection` cannot remove what the
 //! proxy sets) → add PROXY TLV headers → forward, streaming both bodies.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -129,7 +130,7 @@ async fn forward(
                 (d, plan)
             }
             Err(rejection) => {
-                record_decision(state, "rejected", rejection.kind.label());
+                record_decision(state, "rejected", Cow::Borrowed(rejection.kind.label()));
                 tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, kind = rejection.kind.label(), reason = %rejection, "request rejected by the client-IP policy");
                 let status =
                     StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -157,7 +158,7 @@ async fn forward(
         reason,
     } = state.resolver.access(&decision)
     {
-        record_decision(state, "denied", reason.label());
+        record_decision(state, "denied", Cow::Borrowed(reason.label()));
         tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, client = %decision.client.ip, reason = reason.label(), "request denied by the access rules");
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
         return Err((text(status, &body), Some(decision)));
@@ -169,7 +170,10 @@ async fn forward(
         } else {
             "decided"
         },
-        decision.source.label(),
+        match decision.source.static_label() {
+            Some(label) => Cow::Borrowed(label),
+            None => Cow::Owned(decision.source.label().to_owned()),
+        },
     );
 
     hop::strip(&mut parts.headers);
@@ -313,14 +317,14 @@ fn proxied(a: &Arrival) -> Option<crate::proxy_header::Proxied> {
     }
 }
 
-fn record_decision(state: &ListenerState, outcome: &'static str, source: &str) {
+fn record_decision(state: &ListenerState, outcome: &'static str, source: Cow<'static, str>) {
     state
         .metrics
         .decisions
         .get_or_create(&DecisionLabels {
             listener: state.label.clone(),
             outcome,
-            source: Arc::from(source),
+            source,
         })
         .inc();
 }

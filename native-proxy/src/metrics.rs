@@ -3,6 +3,7 @@
 //! Labels are small closed sets (`&'static str` kinds from the codec and the core) plus the listener
 //! name, so cardinality is bounded by configuration, never by traffic.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -55,8 +56,9 @@ pub struct DecisionLabels {
     pub listener: Arc<str>,
     /// `decided`, `fallback`, `rejected` or `denied`.
     pub outcome: &'static str,
-    /// Where the client address came from (`peer`, `x-forwarded-for`, ...) or the rejection kind.
-    pub source: Arc<str>,
+    /// Where the client address came from (`peer`, `x-forwarded-for`, ...) or the rejection kind. Borrowed for
+    /// the fixed labels so recording a decision does not allocate.
+    pub source: Cow<'static, str>,
 }
 
 /// The proxy's metrics; cheap to clone (every family is reference counted).

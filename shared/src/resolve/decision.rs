@@ -40,10 +40,19 @@ impl Source {
     /// A stable label: `peer`, `x-forwarded-for`, `forwarded`, or the header name.
     pub fn label(&self) -> &str {
         match self {
-            Source::Peer => "peer",
-            Source::XForwardedFor => "x-forwarded-for",
-            Source::Forwarded => "forwarded",
             Source::Header(h) => h.as_str(),
+            _ => self.static_label().unwrap_or_default(),
+        }
+    }
+
+    /// The label when it is fixed (every source but a configured header), so per-request metric keys need not
+    /// allocate.
+    pub fn static_label(&self) -> Option<&'static str> {
+        match self {
+            Source::Peer => Some("peer"),
+            Source::XForwardedFor => Some("x-forwarded-for"),
+            Source::Forwarded => Some("forwarded"),
+            Source::Header(_) => None,
         }
     }
 }
