@@ -8,7 +8,9 @@
 #   xff-realip     plain HTTP with X-Forwarded-For from a trusted peer -> real client IP -> backend
 #   tcp-proxy-v2   TCP relay -> backend that accepts PROXY v2 (the proxy sends the header)
 #
-# Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune)
+# Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune;
+#        JOBS="proxy-v2-http xff-realip" runs only those rows, "idle" is the memory table;
+#        TRUEIP_BIN=path benchmarks that binary instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
@@ -18,10 +20,17 @@ CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
 BASE=${BASE_PORT:-18000}
 MAX_REQUESTS=${MAX_REQUESTS:-5000000}
+JOBS=${JOBS:-proxy-v2-http xff-realip tcp-proxy-v2 idle}
+
+wanted() { [[ " $JOBS " == *" $1 "* ]]; }
 
 ensure_debian_packages haproxy nginx-light libnginx-mod-stream
-cargo build --release -p trueip-proxy --locked >&2
-BIN=target/release/trueip
+# TRUEIP_BIN benchmarks a given binary (e.g. a saved copy of an older build) instead of building.
+BIN=${TRUEIP_BIN:-}
+if [[ -z $BIN ]]; then
+    cargo build --release -p trueip-proxy --locked >&2
+    BIN=target/release/trueip
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -189,18 +198,24 @@ PY
 XFF=(-H "X-Forwarded-For: 203.0.113.7")
 echo "| job / server | req/s | p50 ms | p99 ms | requests | errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-load "proxy-v2-http / direct backend (ceiling)" $B_PLAIN
-load "proxy-v2-http / trueip" $T1 --proxy-v2
-load "proxy-v2-http / haproxy" $H1 --proxy-v2
-load "proxy-v2-http / nginx" $N1 --proxy-v2
-load "xff-realip / direct backend (ceiling)" $B_PLAIN "${XFF[@]}"
-load "xff-realip / trueip" $T2 "${XFF[@]}"
-load "xff-realip / haproxy" $H2 "${XFF[@]}"
-load "xff-realip / nginx" $N2 "${XFF[@]}"
-load "tcp-proxy-v2 / direct backend (ceiling)" $B_PP --proxy-v2
-load "tcp-proxy-v2 / trueip" $T3
-load "tcp-proxy-v2 / haproxy" $H3
-load "tcp-proxy-v2 / nginx" $N3
+if wanted proxy-v2-http; then
+    load "proxy-v2-http / direct backend (ceiling)" $B_PLAIN
+    load "proxy-v2-http / trueip" $T1 --proxy-v2
+    load "proxy-v2-http / haproxy" $H1 --proxy-v2
+    load "proxy-v2-http / nginx" $N1 --proxy-v2
+fi
+if wanted xff-realip; then
+    load "xff-realip / direct backend (ceiling)" $B_PLAIN "${XFF[@]}"
+    load "xff-realip / trueip" $T2 "${XFF[@]}"
+    load "xff-realip / haproxy" $H2 "${XFF[@]}"
+    load "xff-realip / nginx" $N2 "${XFF[@]}"
+fi
+if wanted tcp-proxy-v2; then
+    load "tcp-proxy-v2 / direct backend (ceiling)" $B_PP --proxy-v2
+    load "tcp-proxy-v2 / trueip" $T3
+    load "tcp-proxy-v2 / haproxy" $H3
+    load "tcp-proxy-v2 / nginx" $N3
+fi
 
 rss_kib() { # sum of VmRSS over the given pids
     local total=0 pid kib
@@ -230,6 +245,7 @@ idle() { # name port count pids...
 
 nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
 
+wanted idle || exit 0
 echo
 echo "| idle PROXY v2 connections | open | RSS before MiB | RSS with them MiB | bytes per connection |"
 echo "| --- | ---: | ---: | ---: | ---: |"
