@@ -20,7 +20,6 @@ use trueip::addr::PeerAddr;
 use trueip::proxy_protocol::Tlvs;
 
 use crate::listener::{ConnInfo, ListenerState};
-use crate::metrics::{RequestLabels, status_class};
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::Body;
@@ -38,15 +37,12 @@ pub async fn serve<I>(
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (state, conn) = (state.clone(), conn.clone());
         async move {
+            #[cfg(feature = "fault-injection")]
+            crate::fault::panic_if_asked(req.headers());
             let resp = answer(&state, &conn, &req);
             state
-                .metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    listener: state.label.clone(),
-                    class: status_class(resp.status().as_u16()),
-                })
-                .inc();
+                .hot
+                .count_request(&state.metrics, resp.status().as_u16());
             Ok::<_, Infallible>(resp)
         }
     });
