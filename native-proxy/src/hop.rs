@@ -1,5 +1,7 @@
 //! Hop-by-hop headers (RFC 9110 §7.6.1): meaningful for one connection only, never forwarded.
 
+use std::sync::LazyLock;
+
 use http::HeaderMap;
 use http::header::{
     CONNECTION, HeaderName, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
@@ -13,7 +15,7 @@ use http::header::{
 pub fn strip(headers: &mut HeaderMap) {
     // Runs twice per proxied request. Most messages carry at most `Connection`, so one pass over
     // the names present finds what to remove, instead of a hash lookup for every candidate.
-    let fixed = hop_by_hop();
+    let fixed: &[HeaderName; 9] = &HOP_BY_HOP;
     let mut present = 0u16;
     for name in headers.keys() {
         if let Some(i) = fixed.iter().position(|h| h == name) {
@@ -46,8 +48,9 @@ pub fn strip(headers: &mut HeaderMap) {
     }
 }
 
-/// The fixed hop-by-hop set, `Connection` first (it can name more).
-fn hop_by_hop() -> [HeaderName; 9] {
+/// The fixed hop-by-hop set, `Connection` first (it can name more). Built once: `from_static`
+/// validates its argument at run time.
+static HOP_BY_HOP: LazyLock<[HeaderName; 9]> = LazyLock::new(|| {
     [
         CONNECTION,
         TE,
@@ -59,7 +62,7 @@ fn hop_by_hop() -> [HeaderName; 9] {
         PROXY_AUTHENTICATE,
         PROXY_AUTHORIZATION,
     ]
-}
+});
 
 #[cfg(test)]
 mod tests {
