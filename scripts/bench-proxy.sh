@@ -12,7 +12,8 @@
 #
 # Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune;
 #        JOBS="proxy-v2-http xff-realip" runs only those rows, "idle" is the memory table;
-#        TRUEIP_BIN=path benchmarks that binary instead of building one)
+#        ROUNDS=3 repeats the load rows, interleaved; TRUEIP_BIN=path benchmarks that binary instead
+#        of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
@@ -23,6 +24,7 @@ IDLE=${IDLE:-10000}
 BASE=${BASE_PORT:-18000}
 MAX_REQUESTS=${MAX_REQUESTS:-5000000}
 JOBS=${JOBS:-proxy-v2-http xff-realip tcp-proxy-v2 instructions idle}
+ROUNDS=${ROUNDS:-1}
 
 wanted() { [[ " $JOBS " == *" $1 "* ]]; }
 
@@ -200,24 +202,29 @@ PY
 XFF=(-H "X-Forwarded-For: 203.0.113.7")
 echo "| job / server | req/s | p50 ms | p99 ms | requests | errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-if wanted proxy-v2-http; then
-    load "proxy-v2-http / direct backend (ceiling)" $B_PLAIN
-    load "proxy-v2-http / trueip" $T1 --proxy-v2
-    load "proxy-v2-http / haproxy" $H1 --proxy-v2
-    load "proxy-v2-http / nginx" $N1 --proxy-v2
-fi
-if wanted xff-realip; then
-    load "xff-realip / direct backend (ceiling)" $B_PLAIN "${XFF[@]}"
-    load "xff-realip / trueip" $T2 "${XFF[@]}"
-    load "xff-realip / haproxy" $H2 "${XFF[@]}"
-    load "xff-realip / nginx" $N2 "${XFF[@]}"
-fi
-if wanted tcp-proxy-v2; then
-    load "tcp-proxy-v2 / direct backend (ceiling)" $B_PP --proxy-v2
-    load "tcp-proxy-v2 / trueip" $T3
-    load "tcp-proxy-v2 / haproxy" $H3
-    load "tcp-proxy-v2 / nginx" $N3
-fi
+# ROUNDS > 1 repeats every job's rows, interleaved, so a burst of background load hits all servers alike.
+for round in $(seq 1 "$ROUNDS"); do
+    R=""
+    if [[ $ROUNDS -gt 1 ]]; then R=" (round $round)"; fi
+    if wanted proxy-v2-http; then
+        load "proxy-v2-http / direct backend (ceiling)$R" $B_PLAIN
+        load "proxy-v2-http / trueip$R" $T1 --proxy-v2
+        load "proxy-v2-http / haproxy$R" $H1 --proxy-v2
+        load "proxy-v2-http / nginx$R" $N1 --proxy-v2
+    fi
+    if wanted xff-realip; then
+        load "xff-realip / direct backend (ceiling)$R" $B_PLAIN "${XFF[@]}"
+        load "xff-realip / trueip$R" $T2 "${XFF[@]}"
+        load "xff-realip / haproxy$R" $H2 "${XFF[@]}"
+        load "xff-realip / nginx$R" $N2 "${XFF[@]}"
+    fi
+    if wanted tcp-proxy-v2; then
+        load "tcp-proxy-v2 / direct backend (ceiling)$R" $B_PP --proxy-v2
+        load "tcp-proxy-v2 / trueip$R" $T3
+        load "tcp-proxy-v2 / haproxy$R" $H3
+        load "tcp-proxy-v2 / nginx$R" $N3
+    fi
+done
 
 # Instructions per request: run the proxy under callgrind for N_SMALL and then N_LARGE requests;
 # the difference divided by the difference in requests cancels start-up and shutdown.

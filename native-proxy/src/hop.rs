@@ -28,17 +28,25 @@ pub fn strip(headers: &mut HeaderMap) {
     if present & 1 != 0 {
         // `keep-alive` is removed as a fixed name anyway, so the usual `Connection: keep-alive`
         // costs no allocation.
-        let nominated: Vec<HeaderName> = headers
+        let options = |headers: &HeaderMap| {
+            headers
+                .get_all(CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|n| !n.eq_ignore_ascii_case("keep-alive"))
+                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect::<Vec<_>>()
+        };
+        let only_keep_alive = headers
             .get_all(CONNECTION)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|n| !n.eq_ignore_ascii_case("keep-alive"))
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect();
-        for name in nominated {
-            headers.remove(name);
+            .all(|v| v.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
+        if !only_keep_alive {
+            for name in options(headers) {
+                headers.remove(name);
+            }
         }
     }
     for (i, name) in fixed.iter().enumerate() {

@@ -430,7 +430,10 @@ async fn open_dedicated(
     let stream = upstream::connect_with_header(&settings.upstream, header.as_deref())
         .await
         .map_err(UpstreamError::connect)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+    let (sender, connection) = http1::Builder::new()
+        // Requests are mostly small: one flat buffer, one plain write per request.
+        .writev(false)
+        .handshake(TokioIo::new(stream))
         .await
         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
     tokio::spawn(async move {

@@ -29,7 +29,9 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+        .keep_alive(true)
+        // Proxied answers are mostly small: one flat buffer, one plain write per response.
+        .writev(false);
     builder.http2().timer(TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
