@@ -202,26 +202,34 @@ PY
 XFF=(-H "X-Forwarded-For: 203.0.113.7")
 echo "| job / server | req/s | p50 ms | p99 ms | requests | errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-# ROUNDS > 1 repeats every job's rows, interleaved, so a burst of background load hits all servers alike.
+# ROUNDS > 1 repeats every job's rows, interleaved, so a burst of background load hits all servers alike;
+# trueip and HAProxy swap places every other round, so neither always runs right after the ceiling.
+pair() { # job trueip-port haproxy-port loadgen-args...
+    local job=$1 t=$2 h=$3; shift 3
+    if (( round % 2 )); then
+        load "$job / trueip$R" "$t" "$@"
+        load "$job / haproxy$R" "$h" "$@"
+    else
+        load "$job / haproxy$R" "$h" "$@"
+        load "$job / trueip$R" "$t" "$@"
+    fi
+}
 for round in $(seq 1 "$ROUNDS"); do
     R=""
     if [[ $ROUNDS -gt 1 ]]; then R=" (round $round)"; fi
     if wanted proxy-v2-http; then
         load "proxy-v2-http / direct backend (ceiling)$R" $B_PLAIN
-        load "proxy-v2-http / trueip$R" $T1 --proxy-v2
-        load "proxy-v2-http / haproxy$R" $H1 --proxy-v2
+        pair "proxy-v2-http" $T1 $H1 --proxy-v2
         load "proxy-v2-http / nginx$R" $N1 --proxy-v2
     fi
     if wanted xff-realip; then
         load "xff-realip / direct backend (ceiling)$R" $B_PLAIN "${XFF[@]}"
-        load "xff-realip / trueip$R" $T2 "${XFF[@]}"
-        load "xff-realip / haproxy$R" $H2 "${XFF[@]}"
+        pair "xff-realip" $T2 $H2 "${XFF[@]}"
         load "xff-realip / nginx$R" $N2 "${XFF[@]}"
     fi
     if wanted tcp-proxy-v2; then
         load "tcp-proxy-v2 / direct backend (ceiling)$R" $B_PP --proxy-v2
-        load "tcp-proxy-v2 / trueip$R" $T3
-        load "tcp-proxy-v2 / haproxy$R" $H3
+        pair "tcp-proxy-v2" $T3 $H3
         load "tcp-proxy-v2 / nginx$R" $N3
     fi
 done
