@@ -34,6 +34,11 @@ pub async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
+    let panics = state
+        .metrics
+        .connection_panics
+        .get_or_create(&state.labels())
+        .clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (state, conn) = (state.clone(), conn.clone());
         async move {
@@ -46,7 +51,7 @@ pub async fn serve<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    crate::http_server::serve(io, service, stop, &label).await;
+    crate::http_server::serve(io, service, stop, &label, panics).await;
 }
 
 /// The echo document.

@@ -40,6 +40,11 @@ pub async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
+    let panics = state
+        .metrics
+        .connection_panics
+        .get_or_create(&state.labels())
+        .clone();
     let ctx = Arc::new(Downstream {
         state,
         conn,
@@ -49,7 +54,7 @@ pub async fn serve<I>(
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(&ctx.state, &ctx.conn, &ctx.dedicated, req).await) }
     });
-    crate::http_server::serve(io, service, stop, &label).await;
+    crate::http_server::serve(io, service, stop, &label, panics).await;
 }
 
 /// What every request of one downstream connection shares (one reference count per request).

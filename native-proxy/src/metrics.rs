@@ -72,7 +72,7 @@ pub struct Metrics {
     pub connection_limit_reached: Family<ListenerLabels, Counter>,
     /// `accept()` failures (each followed by a backoff).
     pub accept_errors: Family<ListenerLabels, Counter>,
-    /// Connection tasks that panicked; the process keeps serving.
+    /// Connection tasks (and h2 request tasks) that panicked; the process keeps serving.
     pub connection_panics: Family<ListenerLabels, Counter>,
     /// PROXY headers accepted, by version and command.
     pub proxy_headers: Family<ProxyHeaderLabels, Counter>,
@@ -137,7 +137,7 @@ impl Metrics {
         );
         r.register(
             "connection_panics",
-            "Connection tasks that panicked",
+            "Connection tasks, and h2 request tasks, that panicked",
             m.connection_panics.clone(),
         );
         r.register(

@@ -81,6 +81,42 @@ async fn a_panicking_request_closes_only_its_connection() {
     echo.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_h2_request_resets_only_its_stream() {
+    let (echo, srv) = start_chain(edge).await;
+    let addr = srv.addr("edge");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(connect(addr).await),
+    )
+    .await
+    .expect("h2 handshake");
+    tokio::spawn(conn);
+    let request = |panic: bool| {
+        let mut b = http::Request::builder().uri(format!("http://{addr}/ip"));
+        if panic {
+            b = b.header(PANIC_HEADER, "1");
+        }
+        b.body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request")
+    };
+    let failed = tokio::time::timeout(DEADLINE, send.send_request(request(true)))
+        .await
+        .expect("an answer or a reset in time");
+    assert!(failed.is_err(), "the panicking stream is reset: {failed:?}");
+    srv.wait_metric(r#"trueip_connection_panics_total{listener="edge"}"#, 1.0)
+        .await;
+    // The same h2 connection serves its next stream.
+    send.ready().await.expect("connection still open");
+    let ok = tokio::time::timeout(DEADLINE, send.send_request(request(false)))
+        .await
+        .expect("answer in time")
+        .expect("response");
+    assert_eq!(ok.status(), 200);
+    srv.shutdown().await;
+    echo.shutdown().await;
+}
+
 /// Through the binary: the panic is logged with the listener's name and the process keeps serving.
 #[test]
 fn the_binary_logs_the_panic_and_keeps_serving() {
