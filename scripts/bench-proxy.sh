@@ -7,8 +7,13 @@
 #   proxy-v2-http  PROXY v2 in -> HTTP with X-Forwarded-For -> backend
 #   xff-realip     plain HTTP with X-Forwarded-For from a trusted peer -> real client IP -> backend
 #   tcp-proxy-v2   TCP relay -> backend that accepts PROXY v2 (the proxy sends the header)
+#   instructions   user-space instructions per request of the two HTTP jobs, trueip vs HAProxy,
+#                  under callgrind: deterministic, so it compares builds on a busy machine
 #
-# Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune)
+# Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune;
+#        JOBS="proxy-v2-http xff-realip" runs only those rows, "idle" is the memory table;
+#        ROUNDS=3 repeats the load rows, interleaved; TRUEIP_BIN=path benchmarks that binary instead
+#        of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
@@ -18,10 +23,18 @@ CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
 BASE=${BASE_PORT:-18000}
 MAX_REQUESTS=${MAX_REQUESTS:-5000000}
+JOBS=${JOBS:-proxy-v2-http xff-realip tcp-proxy-v2 instructions idle}
+ROUNDS=${ROUNDS:-1}
 
-ensure_debian_packages haproxy nginx-light libnginx-mod-stream
-cargo build --release -p trueip-proxy --locked >&2
-BIN=target/release/trueip
+wanted() { [[ " $JOBS " == *" $1 "* ]]; }
+
+ensure_debian_packages haproxy nginx-light libnginx-mod-stream valgrind
+# TRUEIP_BIN benchmarks a given binary (e.g. a saved copy of an older build) instead of building.
+BIN=${TRUEIP_BIN:-}
+if [[ -z $BIN ]]; then
+    cargo build --release -p trueip-proxy --locked >&2
+    BIN=target/release/trueip
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -39,9 +52,9 @@ T1=$((BASE + 100)); T2=$((BASE + 101)); T3=$((BASE + 102)); T_ADMIN=$((BASE + 19
 H1=$((BASE + 200)); H2=$((BASE + 201)); H3=$((BASE + 202))
 N1=$((BASE + 300)); N2=$((BASE + 301)); N3=$((BASE + 302))
 
-wait_port() {
-    local port=$1 i
-    for i in $(seq 1 200); do
+wait_port() { # port [tries of 50 ms]
+    local port=$1 tries=${2:-200} i
+    for i in $(seq 1 "$tries"); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
@@ -189,18 +202,119 @@ PY
 XFF=(-H "X-Forwarded-For: 203.0.113.7")
 echo "| job / server | req/s | p50 ms | p99 ms | requests | errors |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-load "proxy-v2-http / direct backend (ceiling)" $B_PLAIN
-load "proxy-v2-http / trueip" $T1 --proxy-v2
-load "proxy-v2-http / haproxy" $H1 --proxy-v2
-load "proxy-v2-http / nginx" $N1 --proxy-v2
-load "xff-realip / direct backend (ceiling)" $B_PLAIN "${XFF[@]}"
-load "xff-realip / trueip" $T2 "${XFF[@]}"
-load "xff-realip / haproxy" $H2 "${XFF[@]}"
-load "xff-realip / nginx" $N2 "${XFF[@]}"
-load "tcp-proxy-v2 / direct backend (ceiling)" $B_PP --proxy-v2
-load "tcp-proxy-v2 / trueip" $T3
-load "tcp-proxy-v2 / haproxy" $H3
-load "tcp-proxy-v2 / nginx" $N3
+# ROUNDS > 1 repeats every job's rows, interleaved, so a burst of background load hits all servers alike;
+# trueip and HAProxy swap places every other round, so neither always runs right after the ceiling.
+pair() { # job trueip-port haproxy-port loadgen-args...
+    local job=$1 t=$2 h=$3; shift 3
+    if (( round % 2 )); then
+        load "$job / trueip$R" "$t" "$@"
+        load "$job / haproxy$R" "$h" "$@"
+    else
+        load "$job / haproxy$R" "$h" "$@"
+        load "$job / trueip$R" "$t" "$@"
+    fi
+}
+for round in $(seq 1 "$ROUNDS"); do
+    R=""
+    if [[ $ROUNDS -gt 1 ]]; then R=" (round $round)"; fi
+    if wanted proxy-v2-http; then
+        load "proxy-v2-http / direct backend (ceiling)$R" $B_PLAIN
+        pair "proxy-v2-http" $T1 $H1 --proxy-v2
+        load "proxy-v2-http / nginx$R" $N1 --proxy-v2
+    fi
+    if wanted xff-realip; then
+        load "xff-realip / direct backend (ceiling)$R" $B_PLAIN "${XFF[@]}"
+        pair "xff-realip" $T2 $H2 "${XFF[@]}"
+        load "xff-realip / nginx$R" $N2 "${XFF[@]}"
+    fi
+    if wanted tcp-proxy-v2; then
+        load "tcp-proxy-v2 / direct backend (ceiling)$R" $B_PP --proxy-v2
+        pair "tcp-proxy-v2" $T3 $H3
+        load "tcp-proxy-v2 / nginx$R" $N3
+    fi
+done
+
+# Instructions per request: run the proxy under callgrind for N_SMALL and then N_LARGE requests;
+# the difference divided by the difference in requests cancels start-up and shutdown.
+N_SMALL=${N_SMALL:-2000}
+N_LARGE=${N_LARGE:-12000}
+C_PP=$((BASE + 400)); C_XFF=$((BASE + 401))
+cat > "$WORK/trueip-cg.json" <<EOF
+{
+  "trust": { "proxies": ["loopback"] },
+  "sources": ["x-forwarded-for"],
+  "rewrite": { "client_header": "x-real-ip", "xff": "append" },
+  "listeners": [
+    { "name": "proxy-v2-http", "address": "127.0.0.1:$C_PP", "protocol": "http",
+      "proxy_protocol": { "default": "require", "versions": ["v2"] }, "upstream": "127.0.0.1:$B_PLAIN" },
+    { "name": "xff-realip", "address": "127.0.0.1:$C_XFF", "protocol": "http", "upstream": "127.0.0.1:$B_PLAIN" }
+  ]
+}
+EOF
+# The same two frontends as above, on the callgrind ports.
+cat > "$WORK/haproxy-cg.cfg" <<EOF
+global
+    nbthread 1
+defaults
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend proxy_v2_http
+    mode http
+    bind 127.0.0.1:$C_PP accept-proxy
+    option forwardfor
+    http-request set-header X-Real-IP %[src]
+    default_backend plain
+frontend xff_realip
+    mode http
+    bind 127.0.0.1:$C_XFF
+    http-request set-src hdr_ip(x-forwarded-for,-1) if { src 127.0.0.0/8 }
+    option forwardfor
+    http-request set-header X-Real-IP %[src]
+    default_backend plain
+backend plain
+    mode http
+    http-reuse always
+    server b 127.0.0.1:$B_PLAIN
+EOF
+
+callgrind_total() { # port requests loadgen-args... -- command...: total instructions of one run
+    local port=$1 requests=$2; shift 2
+    local args=()
+    while [[ $1 != -- ]]; do args+=("$1"); shift; done
+    shift
+    local out="$WORK/callgrind.out"
+    rm -f "$out"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/valgrind.log" &
+    local vg=$!
+    PIDS+=("$vg")
+    wait_port "$port" 1200 # valgrind starts slowly
+    "$BIN" loadgen --target "127.0.0.1:$port" --connections 10 --duration 120 \
+        --max-requests "$requests" --threads 1 "${args[@]}" >/dev/null
+    kill -TERM "$vg"
+    wait "$vg" || true
+    awk '/^summary:/ {print $2}' "$out"
+}
+
+instructions() { # name port loadgen-args... -- command...
+    local name=$1 port=$2; shift 2
+    local small large
+    small=$(callgrind_total "$port" "$N_SMALL" "$@")
+    large=$(callgrind_total "$port" "$N_LARGE" "$@")
+    echo "| $name | $(( (large - small) / (N_LARGE - N_SMALL) )) |"
+}
+
+if wanted instructions; then
+    echo
+    echo "| job / server | instructions per request (callgrind, user space) |"
+    echo "| --- | ---: |"
+    TRUEIP_CG=("$BIN" run --workers 1 --config "$WORK/trueip-cg.json")
+    HAPROXY_CG=(haproxy -db -f "$WORK/haproxy-cg.cfg")
+    instructions "proxy-v2-http / trueip" $C_PP --proxy-v2 -- "${TRUEIP_CG[@]}"
+    instructions "proxy-v2-http / haproxy" $C_PP --proxy-v2 -- "${HAPROXY_CG[@]}"
+    instructions "xff-realip / trueip" $C_XFF "${XFF[@]}" -- "${TRUEIP_CG[@]}"
+    instructions "xff-realip / haproxy" $C_XFF "${XFF[@]}" -- "${HAPROXY_CG[@]}"
+fi
 
 rss_kib() { # sum of VmRSS over the given pids
     local total=0 pid kib
@@ -230,6 +344,7 @@ idle() { # name port count pids...
 
 nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
 
+wanted idle || exit 0
 echo
 echo "| idle PROXY v2 connections | open | RSS before MiB | RSS with them MiB | bytes per connection |"
 echo "| --- | ---: | ---: | ---: | ---: |"

@@ -20,7 +20,6 @@ use trueip::addr::PeerAddr;
 use trueip::proxy_protocol::Tlvs;
 
 use crate::listener::{ConnInfo, ListenerState};
-use crate::metrics::{RequestLabels, status_class};
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::Body;
@@ -35,22 +34,24 @@ pub async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
+    let panics = state
+        .metrics
+        .connection_panics
+        .get_or_create(&state.labels())
+        .clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (state, conn) = (state.clone(), conn.clone());
         async move {
+            #[cfg(feature = "fault-injection")]
+            crate::fault::panic_if_asked(req.headers());
             let resp = answer(&state, &conn, &req);
             state
-                .metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    listener: state.label.clone(),
-                    class: status_class(resp.status().as_u16()),
-                })
-                .inc();
+                .hot
+                .count_request(&state.metrics, resp.status().as_u16());
             Ok::<_, Infallible>(resp)
         }
     });
-    crate::http_server::serve(io, service, stop, &label).await;
+    crate::http_server::serve(io, service, stop, &label, panics).await;
 }
 
 /// The echo document.

@@ -25,7 +25,7 @@ use trueip::{Access, Decision};
 
 use crate::hop;
 use crate::listener::{ConnInfo, ListenerState};
-use crate::metrics::{DecisionLabels, KindLabels, RequestLabels, status_class};
+use crate::metrics::KindLabels;
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::{self, Body, ProxyEndpoints};
@@ -40,25 +40,48 @@ pub async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
-    // Upstream connections that carry a PROXY header name one client, so they belong to this
-    // downstream connection instead of the shared pool.
-    let private = Arc::new(Mutex::new(None));
-    let service = hyper::service::service_fn(move |req| {
-        let (state, conn, private) = (state.clone(), conn.clone(), private.clone());
-        async move { Ok::<_, Infallible>(handle(&state, &conn, &private, req).await) }
+    let panics = state
+        .metrics
+        .connection_panics
+        .get_or_create(&state.labels())
+        .clone();
+    let ctx = Arc::new(Downstream {
+        state,
+        conn,
+        dedicated: Mutex::new(None),
     });
-    crate::http_server::serve(io, service, stop, &label).await;
+    let service = hyper::service::service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(&ctx.state, &ctx.conn, &ctx.dedicated, req).await) }
+    });
+    crate::http_server::serve(io, service, stop, &label, panics).await;
 }
 
-type PrivateConn = Mutex<Option<(SocketAddr, http1::SendRequest<Incoming>)>>;
+/// What every request of one downstream connection shares (one reference count per request).
+struct Downstream {
+    state: Arc<ListenerState>,
+    conn: Arc<ConnInfo>,
+    dedicated: DedicatedConn,
+}
+
+/// This downstream connection's own upstream connection and the client its PROXY header named.
+///
+/// An HTTP/1 downstream connection sends one request at a time, so it gets one upstream
+/// connection of its own rather than a checkout from the shared pool: no pool lock, no task per
+/// request to return the connection, and the upstream closes when the client does (HAProxy's
+/// `http-reuse never`). Upstream connections that carry a PROXY header name one client, so they
+/// are always dedicated, h2 downstream connections included.
+type DedicatedConn = Mutex<Option<(Option<SocketAddr>, http1::SendRequest<Incoming>)>>;
 
 async fn handle(
     state: &ListenerState,
     conn: &ConnInfo,
-    private: &PrivateConn,
+    dedicated: &DedicatedConn,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
+    #[cfg(feature = "fault-injection")]
+    crate::fault::panic_if_asked(req.headers());
     let settings = match &state.config.kind {
         trueip::config::listener::ListenerKind::Http(h) => h,
         _ => {
@@ -68,23 +91,17 @@ async fn handle(
             );
         }
     };
-    let (status, decided) = forward(state, settings, conn, private, req)
+    let (status, decided) = forward(state, settings, conn, dedicated, req)
         .await
         .unwrap_or_else(|e| e);
     let response_status = status.status();
     state
-        .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            listener: state.label.clone(),
-            class: status_class(response_status.as_u16()),
-        })
-        .inc();
+        .hot
+        .count_request(&state.metrics, response_status.as_u16());
     let elapsed = started.elapsed();
     state
-        .metrics
-        .request_duration
-        .get_or_create(&state.labels())
+        .hot
+        .request_duration(&state.metrics)
         .observe(elapsed.as_secs_f64());
     if settings.access_log == AccessLog::On {
         let client = decided.as_ref().map(|d| d.client.ip.to_string());
@@ -101,6 +118,9 @@ async fn handle(
     status
 }
 
+/// Header lines passed to the core without a heap allocation; more spill into a `Vec`.
+const INLINE_HEADERS: usize = 32;
+
 /// `Ok` and `Err` both carry the response to send; `Err` marks responses the proxy generated.
 type Outcome = Result<(Response<Body>, Option<Decision>), (Response<Body>, Option<Decision>)>;
 
@@ -108,21 +128,34 @@ async fn forward(
     state: &ListenerState,
     settings: &HttpSettings,
     conn: &ConnInfo,
-    private: &PrivateConn,
+    dedicated: &DedicatedConn,
     req: Request<Incoming>,
 ) -> Outcome {
     let peer = PeerAddr(conn.peer());
     let (mut parts, body) = req.into_parts();
     let decision = {
-        let lines: Vec<(&[u8], &[u8])> = parts
+        // The core reads the header lines as byte-slice pairs; a typical request's fit on the stack.
+        let mut inline: [(&[u8], &[u8]); INLINE_HEADERS] = [(&[], &[]); INLINE_HEADERS];
+        let spilled: Vec<(&[u8], &[u8])>;
+        let pairs = parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-            .collect();
+            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+        let lines: &[(&[u8], &[u8])] = if parts.headers.len() <= INLINE_HEADERS {
+            let mut n = 0;
+            for (slot, pair) in inline.iter_mut().zip(pairs) {
+                *slot = pair;
+                n += 1;
+            }
+            inline.get(..n).unwrap_or(&[])
+        } else {
+            spilled = pairs.collect();
+            &spilled
+        };
         let view = trueip::resolve::Request {
             peer,
             peer_identity: None,
-            headers: &lines,
+            headers: lines,
         };
         match state.resolver.resolve(&view) {
             Ok(d) => {
@@ -178,14 +211,14 @@ async fn forward(
 
     hop::strip(&mut parts.headers);
     for name in &plan.remove {
-        if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
-            parts.headers.remove(n);
-        }
+        // A `&str` key is looked up without building (and allocating) a `HeaderName`.
+        parts.headers.remove(name.as_str());
     }
-    for (name, value) in &plan.set {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+    for (name, value) in plan.set {
+        // The value's buffer becomes the header value without a copy.
+        if let (Some(n), Ok(v)) = (
+            state.header_name(&name),
+            HeaderValue::from_maybe_shared(Bytes::from(value)),
         ) {
             parts.headers.insert(n, v);
         }
@@ -201,43 +234,32 @@ async fn forward(
             parts.headers.insert(name, v);
         }
     }
-    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(HOST) {
-        // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host.
-        if let Some(v) = parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
+    let downstream_h2 = parts.version == Version::HTTP_2;
+    if !parts.headers.contains_key(HOST) {
+        // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host. An HTTP/1.0
+        // request without one gets the upstream's address, as a client library would send.
+        let host = match parts.uri.authority() {
+            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+            None => HeaderValue::from_str(&settings.upstream.address.to_string()).ok(),
+        };
+        if let Some(v) = host {
             parts.headers.insert(HOST, v);
         }
     }
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    parts.uri = match Uri::builder()
-        .scheme("http")
-        .authority(settings.upstream.address.to_string())
-        .path_and_query(path)
-        .build()
-    {
-        Ok(u) => u,
-        Err(_) => {
-            return Err((
-                text(
-                    StatusCode::BAD_REQUEST,
-                    "trueip: request target cannot be forwarded\n",
-                ),
-                Some(decision),
-            ));
-        }
-    };
+    // The upstream gets origin form (`/path?query`), whatever form the client used.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = match parts.uri.path_and_query() {
+            Some(pq) => Uri::from(pq.clone()),
+            None => Uri::from_static("/"),
+        };
+    }
     parts.version = Version::HTTP_11;
     let upstream_req = Request::from_parts(parts, body);
 
     let timeout = settings.upstream.response_timeout;
-    let sent = if settings.upstream.proxy_protocol.version == SendVersion::None {
+    let proxy_header = settings.upstream.proxy_protocol.version != SendVersion::None;
+    let sent = if downstream_h2 && !proxy_header {
+        // An h2 connection multiplexes requests: they share the listener's pool.
         let Some(pool) = &state.http_upstream else {
             return Err((
                 text(
@@ -246,6 +268,19 @@ async fn forward(
                 ),
                 Some(decision),
             ));
+        };
+        let mut upstream_req = upstream_req;
+        *upstream_req.uri_mut() = match pool_uri(settings, upstream_req.uri()) {
+            Some(u) => u,
+            None => {
+                return Err((
+                    text(
+                        StatusCode::BAD_REQUEST,
+                        "trueip: request target cannot be forwarded\n",
+                    ),
+                    Some(decision),
+                ));
+            }
         };
         match tokio::time::timeout(timeout, pool.client.request(upstream_req)).await {
             Err(_) => Err(UpstreamError::ResponseTimeout),
@@ -261,7 +296,7 @@ async fn forward(
         };
         match tokio::time::timeout(
             timeout,
-            send_private(settings, private, &ends, upstream_req),
+            send_dedicated(settings, dedicated, &ends, upstream_req),
         )
         .await
         {
@@ -318,50 +353,59 @@ fn proxied(a: &Arrival) -> Option<crate::proxy_header::Proxied> {
 }
 
 fn record_decision(state: &ListenerState, outcome: &'static str, source: Cow<'static, str>) {
-    state
-        .metrics
-        .decisions
-        .get_or_create(&DecisionLabels {
-            listener: state.label.clone(),
-            outcome,
-            source,
-        })
-        .inc();
+    state.hot.count_decision(&state.metrics, outcome, source);
+}
+
+/// The absolute URI the pool needs to pick its connection (the pool sends origin form).
+fn pool_uri(settings: &HttpSettings, origin: &Uri) -> Option<Uri> {
+    let path = origin.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Uri::builder()
+        .scheme("http")
+        .authority(settings.upstream.address.to_string())
+        .path_and_query(path)
+        .build()
+        .ok()
 }
 
 /// Sends over this downstream connection's own upstream connection, opening one (with its
-/// PROXY header) when there is none, it is busy, or it names another client.
-async fn send_private(
+/// PROXY header, when configured) when there is none, it closed, or its header named another
+/// client.
+///
+/// An idle keep-alive upstream connection may be closed by the upstream at any moment. When
+/// that is noticed before the request is written, the request goes out on a fresh connection
+/// (as hyper-util's pool retries); a request that reached the wire is never repeated.
+async fn send_dedicated(
     settings: &HttpSettings,
-    private: &PrivateConn,
+    dedicated: &DedicatedConn,
     ends: &ProxyEndpoints,
     req: Request<Incoming>,
 ) -> Result<Response<Incoming>, UpstreamError> {
-    let cached = private.lock().ok().and_then(|mut g| g.take());
-    let mut sender = match cached {
-        Some((client, s)) if client == ends.source && !s.is_closed() => s,
-        _ => {
-            let header = upstream::upstream_header(&settings.upstream, ends)
-                .map_err(|e| UpstreamError::Header(e.to_string()))?;
-            let stream = upstream::connect_with_header(&settings.upstream, header.as_deref())
-                .await
-                .map_err(UpstreamError::connect)?;
-            let (sender, connection) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "private upstream connection ended with an error");
+    // Only a connection whose PROXY header names this client may carry its request.
+    let key =
+        (settings.upstream.proxy_protocol.version != SendVersion::None).then_some(ends.source);
+    let cached = dedicated.lock().ok().and_then(|mut g| g.take());
+    let reusable = cached.filter(|(k, s)| *k == key && !s.is_closed());
+    let req = match reusable {
+        Some((_, mut sender)) => match sender.ready().await {
+            // Closed while idle: nothing was sent, open a new one below.
+            Err(_) => req,
+            Ok(()) => match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    keep(dedicated, key, sender);
+                    return Ok(resp);
                 }
-            });
-            sender
-        }
+                Err(mut e) => match e.take_message() {
+                    Some(req) => {
+                        tracing::debug!(error = %e.error(), "kept upstream connection closed before the request was sent; opening a new one");
+                        req
+                    }
+                    None => return Err(UpstreamError::Protocol(e.into_error().to_string())),
+                },
+            },
+        },
+        None => req,
     };
-    // A bare connection sends the URI as given; the pool would have reduced it to origin form.
-    let mut req = req;
-    if let Some(pq) = req.uri().path_and_query().cloned() {
-        *req.uri_mut() = Uri::from(pq);
-    }
+    let mut sender = open_dedicated(settings, ends).await?;
     sender
         .ready()
         .await
@@ -370,10 +414,39 @@ async fn send_private(
         .send_request(req)
         .await
         .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-    if let Ok(mut g) = private.lock() {
-        *g = Some((ends.source, sender));
-    }
+    keep(dedicated, key, sender);
     Ok(resp)
+}
+
+fn keep(dedicated: &DedicatedConn, key: Option<SocketAddr>, sender: http1::SendRequest<Incoming>) {
+    if let Ok(mut g) = dedicated.lock() {
+        *g = Some((key, sender));
+    }
+}
+
+/// Connects (writing the PROXY header first, when configured) and starts the HTTP/1 client
+/// connection in its own task; it ends when the sender is dropped and the exchange is done.
+async fn open_dedicated(
+    settings: &HttpSettings,
+    ends: &ProxyEndpoints,
+) -> Result<http1::SendRequest<Incoming>, UpstreamError> {
+    let header = upstream::upstream_header(&settings.upstream, ends)
+        .map_err(|e| UpstreamError::Header(e.to_string()))?;
+    let stream = upstream::connect_with_header(&settings.upstream, header.as_deref())
+        .await
+        .map_err(UpstreamError::connect)?;
+    let (sender, connection) = http1::Builder::new()
+        // Requests are mostly small: one flat buffer, one plain write per request.
+        .writev(false)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }
 
 /// Why a request could not be forwarded; each maps to one status.

@@ -2,13 +2,19 @@
 //! graceful shutdown: on stop, in-flight requests finish and idle keep-alive connections close.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
@@ -18,18 +24,31 @@ use crate::upstream::Body;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `io` with `service` until the client closes, an error occurs, or `stop` flips.
-pub async fn serve<I, S>(io: I, service: S, mut stop: watch::Receiver<bool>, listener: &str)
-where
+///
+/// `panics` counts h2 requests whose handler panicked: hyper runs each h2 stream in a task of
+/// its own, so such a panic never reaches the connection task (which counts its own).
+pub async fn serve<I, S>(
+    io: I,
+    service: S,
+    mut stop: watch::Receiver<bool>,
+    listener: &Arc<str>,
+    panics: Counter,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(StreamExecutor {
+        listener: listener.clone(),
+        panics,
+    });
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+        .keep_alive(true)
+        // Proxied answers are mostly small: one flat buffer, one plain write per response.
+        .writev(false);
     builder.http2().timer(TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
@@ -42,6 +61,48 @@ where
     };
     if let Err(e) = result {
         // Client resets and timeouts are routine; they are not the proxy's errors.
-        tracing::debug!(listener, error = %e, "http connection ended with an error");
+        tracing::debug!(listener = %listener, error = %e, "http connection ended with an error");
+    }
+}
+
+/// Spawns hyper's h2 stream tasks, each guarded so that a panic is counted and logged (the
+/// stream is reset; the connection and its other streams carry on).
+#[derive(Clone, Debug)]
+struct StreamExecutor {
+    listener: Arc<str>,
+    panics: Counter,
+}
+
+impl<F> hyper::rt::Executor<F> for StreamExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(Guarded {
+            inner: Box::pin(fut),
+            executor: self.clone(),
+        });
+    }
+}
+
+/// A stream task that turns a panic into a counted, logged end.
+struct Guarded<F> {
+    inner: Pin<Box<F>>,
+    executor: StreamExecutor,
+}
+
+impl<F: Future<Output = ()>> Future for Guarded<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let inner = &mut self.inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                self.executor.panics.inc();
+                tracing::error!(listener = %self.executor.listener, "an h2 request task panicked; its stream was reset and the connection keeps serving");
+                Poll::Ready(())
+            }
+        }
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod admin;
 pub mod echo;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod hop;
 pub mod http_proxy;
 pub mod http_server;

@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::header::HeaderName;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use trueip::Config;
 use trueip::config::listener::{ListenerConfig, ListenerKind};
 use trueip::resolve::Resolver;
 
-use crate::metrics::{KindLabels, ListenerLabels, Metrics, ProxyHeaderLabels};
+use crate::metrics::{KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels};
 use crate::proxy_header::{self, Accepted, Arrival, FirstSpeaker};
 use crate::rewind::Rewind;
 use crate::server::{ServeError, bind_error};
@@ -38,6 +39,10 @@ pub struct ListenerState {
     pub http_upstream: Option<HttpUpstream>,
     /// Metric handles.
     pub metrics: Metrics,
+    /// This listener's per-connection and per-request series, looked up once.
+    pub hot: ListenerMetrics,
+    /// The header names the rewrite plan sets, parsed once.
+    set_names: Vec<HeaderName>,
 }
 
 impl ListenerState {
@@ -47,12 +52,35 @@ impl ListenerState {
             ListenerKind::Http(h) => Some(HttpUpstream::new(&h.upstream)),
             _ => None,
         };
+        let label: Arc<str> = Arc::from(listener.name.as_str());
+        let set_names = ["x-forwarded-for", "forwarded"]
+            .into_iter()
+            .map(HeaderName::from_static)
+            .chain(
+                config
+                    .policy
+                    .rewrite
+                    .client_header
+                    .iter()
+                    .filter_map(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok()),
+            )
+            .collect();
         ListenerState {
-            label: Arc::from(listener.name.as_str()),
+            set_names,
+            hot: ListenerMetrics::new(label.clone()),
+            label,
             resolver: Resolver::new(&config.policy),
             config: listener,
             http_upstream,
             metrics: metrics.clone(),
+        }
+    }
+
+    /// `name` as a `HeaderName`, without parsing or allocating for the names the plan usually sets.
+    pub(crate) fn header_name(&self, name: &str) -> Option<HeaderName> {
+        match self.set_names.iter().find(|n| n.as_str() == name) {
+            Some(n) => Some(n.clone()),
+            None => HeaderName::from_bytes(name.as_bytes()).ok(),
         }
     }
 
@@ -111,19 +139,22 @@ pub async fn bind(l: &ListenerConfig) -> Result<TcpListener, ServeError> {
 ///
 /// Each connection runs in its own task: a panic there is counted and logged, never fatal.
 /// The connection limit is a semaphore taken *before* accept, so at the limit new clients wait
-/// in the kernel backlog instead of being accepted and dropped.
+/// in the kernel backlog instead of being accepted and dropped. A reload may change the limit:
+/// raising it frees slots at once; lowering it closes no connection, and new ones wait until
+/// enough have ended for the open count to fit the new limit.
 pub async fn accept_loop(
     socket: TcpListener,
-    settings: watch::Receiver<Arc<ListenerState>>,
+    mut settings: watch::Receiver<Arc<ListenerState>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let first = settings.borrow().clone();
-    let limit = Arc::new(Semaphore::new(first.config.max_connections.get() as usize));
+    let first = settings.borrow_and_update().clone();
+    let mut limit = Limit::new(first.config.max_connections.get() as usize);
     let mut conns = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     loop {
-        let state = settings.borrow().clone();
-        let permit = match limit.clone().try_acquire_owned() {
+        let state = settings.borrow_and_update().clone();
+        limit.resize(state.config.max_connections.get() as usize);
+        let permit = match limit.slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 state
@@ -133,15 +164,22 @@ pub async fn accept_loop(
                     .inc();
                 tracing::warn!(listener = %state.label, limit = state.config.max_connections.get(), "connection limit reached; new clients wait in the backlog");
                 tokio::select! {
-                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    p = limit.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                     () = crate::server::stopped(&mut stop) => break,
+                    Ok(()) = settings.changed() => continue,
                     Some(done) = conns.join_next() => { reap(&state, done); continue; }
                 }
             }
         };
+        let Some(permit) = limit.retire(permit) else {
+            // The slot belonged to a limit a reload lowered; it is gone now.
+            continue;
+        };
         let accepted = tokio::select! {
             a = socket.accept() => a,
             () = crate::server::stopped(&mut stop) => break,
+            // A reload: start over so a lowered limit applies to the very next client.
+            Ok(()) = settings.changed() => continue,
             Some(done) = conns.join_next() => { reap(&state, done); continue; }
         };
         match accepted {
@@ -175,6 +213,51 @@ pub async fn accept_loop(
     }
 }
 
+/// A listener's connection slots, resizable by reload.
+struct Limit {
+    slots: Arc<Semaphore>,
+    /// The configured limit the slots add up to.
+    size: usize,
+    /// Slots to retire as they come back: a lowered limit waits for connections to end.
+    owed: usize,
+}
+
+impl Limit {
+    fn new(size: usize) -> Limit {
+        Limit {
+            slots: Arc::new(Semaphore::new(size)),
+            size,
+            owed: 0,
+        }
+    }
+
+    fn resize(&mut self, size: usize) {
+        if size > self.size {
+            let mut more = size - self.size;
+            // Cancel retirements still owed before adding slots.
+            let cancelled = more.min(self.owed);
+            self.owed -= cancelled;
+            more -= cancelled;
+            self.slots.add_permits(more);
+        } else if size < self.size {
+            let fewer = self.size - size;
+            let free = self.slots.forget_permits(fewer);
+            self.owed += fewer - free;
+        }
+        self.size = size;
+    }
+
+    /// Gives `permit` back for use, or consumes it while a lowered limit is still owed slots.
+    fn retire(&mut self, permit: OwnedSemaphorePermit) -> Option<OwnedSemaphorePermit> {
+        if self.owed == 0 {
+            return Some(permit);
+        }
+        permit.forget();
+        self.owed -= 1;
+        None
+    }
+}
+
 fn reap(state: &ListenerState, done: Result<(), tokio::task::JoinError>) {
     if done.is_err_and(|e| e.is_panic()) {
         state
@@ -194,8 +277,8 @@ async fn serve_connection(
     stop: watch::Receiver<bool>,
 ) {
     let m = &state.metrics;
-    m.connections.get_or_create(&state.labels()).inc();
-    let open = m.connections_open.get_or_create(&state.labels()).clone();
+    state.hot.connections(m).inc();
+    let open = state.hot.connections_open(m).clone();
     open.inc();
     let _open = scopeguard(move || {
         open.dec();
@@ -223,8 +306,9 @@ async fn serve_connection(
         first,
     )
     .await;
-    m.proxy_header_duration
-        .get_or_create(&state.labels())
+    state
+        .hot
+        .proxy_header_duration(m)
         .observe(started.elapsed().as_secs_f64());
     let Accepted { arrival, replay } = match accepted {
         Ok(a) => a,

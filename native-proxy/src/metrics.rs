@@ -4,7 +4,7 @@
 //! name, so cardinality is bounded by configuration, never by traffic.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -72,7 +72,7 @@ pub struct Metrics {
     pub connection_limit_reached: Family<ListenerLabels, Counter>,
     /// `accept()` failures (each followed by a backoff).
     pub accept_errors: Family<ListenerLabels, Counter>,
-    /// Connection tasks that panicked; the process keeps serving.
+    /// Connection tasks (and h2 request tasks) that panicked; the process keeps serving.
     pub connection_panics: Family<ListenerLabels, Counter>,
     /// PROXY headers accepted, by version and command.
     pub proxy_headers: Family<ProxyHeaderLabels, Counter>,
@@ -137,7 +137,7 @@ impl Metrics {
         );
         r.register(
             "connection_panics",
-            "Connection tasks that panicked",
+            "Connection tasks, and h2 request tasks, that panicked",
             m.connection_panics.clone(),
         );
         r.register(
@@ -231,5 +231,122 @@ pub fn status_class(status: u16) -> &'static str {
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
+    }
+}
+
+/// One listener's handles to the series touched on every connection and request, looked up in
+/// their families once instead of hashing the labels each time. Each is fetched on first use, so
+/// the exposition still lists only series that have happened.
+#[derive(Debug)]
+pub struct ListenerMetrics {
+    label: Arc<str>,
+    connections: OnceLock<Counter>,
+    connections_open: OnceLock<Gauge>,
+    proxy_header_duration: OnceLock<Histogram>,
+    request_duration: OnceLock<Histogram>,
+    /// By status class: 1xx..5xx.
+    requests: [OnceLock<Counter>; 5],
+    /// `decided` then `fallback`, each by `peer`, `x-forwarded-for`, `forwarded`.
+    decisions: [OnceLock<Counter>; 6],
+}
+
+/// Decision sources with a fixed label, in [`ListenerMetrics::decisions`] order.
+const FIXED_SOURCES: [&str; 3] = ["peer", "x-forwarded-for", "forwarded"];
+
+impl ListenerMetrics {
+    /// Empty handles for the listener labelled `label`.
+    pub fn new(label: Arc<str>) -> ListenerMetrics {
+        ListenerMetrics {
+            label,
+            connections: OnceLock::new(),
+            connections_open: OnceLock::new(),
+            proxy_header_duration: OnceLock::new(),
+            request_duration: OnceLock::new(),
+            requests: Default::default(),
+            decisions: Default::default(),
+        }
+    }
+
+    fn labels(&self) -> ListenerLabels {
+        ListenerLabels {
+            listener: self.label.clone(),
+        }
+    }
+
+    /// `trueip_connections_total` of this listener.
+    pub fn connections(&self, m: &Metrics) -> &Counter {
+        self.connections
+            .get_or_init(|| m.connections.get_or_create(&self.labels()).clone())
+    }
+
+    /// `trueip_connections_open` of this listener.
+    pub fn connections_open(&self, m: &Metrics) -> &Gauge {
+        self.connections_open
+            .get_or_init(|| m.connections_open.get_or_create(&self.labels()).clone())
+    }
+
+    /// `trueip_proxy_header_duration_seconds` of this listener.
+    pub fn proxy_header_duration(&self, m: &Metrics) -> &Histogram {
+        self.proxy_header_duration.get_or_init(|| {
+            m.proxy_header_duration
+                .get_or_create(&self.labels())
+                .clone()
+        })
+    }
+
+    /// `trueip_request_duration_seconds` of this listener.
+    pub fn request_duration(&self, m: &Metrics) -> &Histogram {
+        self.request_duration
+            .get_or_init(|| m.request_duration.get_or_create(&self.labels()).clone())
+    }
+
+    /// Counts one response with `status` in `trueip_requests_total`.
+    pub fn count_request(&self, m: &Metrics, status: u16) {
+        let class = status_class(status);
+        let index = match class {
+            "1xx" => 0,
+            "2xx" => 1,
+            "3xx" => 2,
+            "4xx" => 3,
+            _ => 4,
+        };
+        let make = || {
+            m.requests
+                .get_or_create(&RequestLabels {
+                    listener: self.label.clone(),
+                    class,
+                })
+                .clone()
+        };
+        match self.requests.get(index) {
+            Some(slot) => slot.get_or_init(make).inc(),
+            None => make().inc(),
+        };
+    }
+
+    /// Counts one decision in `trueip_decisions_total`.
+    pub fn count_decision(&self, m: &Metrics, outcome: &'static str, source: Cow<'static, str>) {
+        let outcome_index = match outcome {
+            "decided" => Some(0),
+            "fallback" => Some(1),
+            _ => None,
+        };
+        let source_index = FIXED_SOURCES.iter().position(|s| *s == source);
+        let slot = outcome_index
+            .zip(source_index)
+            .and_then(|(o, s)| self.decisions.get(o * FIXED_SOURCES.len() + s));
+        let make = || {
+            m.decisions
+                .get_or_create(&DecisionLabels {
+                    listener: self.label.clone(),
+                    outcome,
+                    source,
+                })
+                .clone()
+        };
+        match slot {
+            Some(slot) => slot.get_or_init(make).inc(),
+            None => make().inc(),
+        };
     }
 }

@@ -43,14 +43,6 @@ pub enum ServeError {
         /// The name.
         name: String,
     },
-    /// The admin address cannot change without a restart.
-    #[error("admin.address changed from {from:?} to {to:?}; restart to move the admin endpoint")]
-    AdminMoved {
-        /// The running admin address.
-        from: Option<SocketAddr>,
-        /// The reloaded one.
-        to: Option<SocketAddr>,
-    },
     /// The server has stopped and takes no more reloads.
     #[error("the server is shutting down")]
     Stopped,
@@ -65,6 +57,8 @@ pub struct Shared {
     pub config: std::sync::RwLock<Arc<Config>>,
     /// False until serving starts and again once shutdown begins, for `/ready`.
     pub ready: AtomicBool,
+    /// Where the admin endpoint listens now (a reload may move it).
+    admin_addr: std::sync::RwLock<Option<SocketAddr>>,
 }
 
 impl Shared {
@@ -73,6 +67,21 @@ impl Shared {
         match self.config.read() {
             Ok(c) => c.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The bound address of the admin endpoint, if one is serving.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        match self.admin_addr.read() {
+            Ok(a) => *a,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn set_admin_addr(&self, addr: Option<SocketAddr>) {
+        match self.admin_addr.write() {
+            Ok(mut a) => *a = addr,
+            Err(poisoned) => *poisoned.into_inner() = addr,
         }
     }
 
@@ -116,7 +125,7 @@ impl ReloadHandle {
     /// Applies `config` to the running server; on error the old configuration keeps serving.
     ///
     /// # Errors
-    /// A new listener could not be bound, names collide, or the admin address moved.
+    /// A new listener or the moved admin endpoint could not be bound, or names collide.
     pub async fn reload(&self, config: Config) -> Result<(), ServeError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -144,6 +153,7 @@ impl Server {
             telemetry: Telemetry::new(),
             config: std::sync::RwLock::new(config.clone()),
             ready: AtomicBool::new(false),
+            admin_addr: std::sync::RwLock::new(None),
         });
         check_names(&config)?;
         let mut pending = Vec::new();
@@ -166,17 +176,10 @@ impl Server {
             });
         }
         let admin = match &config.admin {
-            Some(a) => {
-                let socket = TcpListener::bind(a.address)
-                    .await
-                    .map_err(|source| bind_error("admin", a.address, source))?;
-                let bound = socket
-                    .local_addr()
-                    .map_err(|source| bind_error("admin", a.address, source))?;
-                Some((socket, bound))
-            }
+            Some(a) => Some(bind_admin(a.address).await?),
             None => None,
         };
+        shared.set_admin_addr(admin.as_ref().map(|(_, bound)| *bound));
         let (reload_tx, reload_rx) = mpsc::channel(4);
         Ok(Server {
             shared,
@@ -236,16 +239,14 @@ impl Server {
         for p in pending {
             running.insert(p.name.clone(), Running::start(p));
         }
-        let (admin_stop, admin_stopped) = watch::channel(false);
-        let admin_task = admin
-            .map(|(socket, _)| tokio::spawn(admin::serve(socket, shared.clone(), admin_stopped)));
+        let mut admin = admin.map(|(socket, _)| AdminTask::start(socket, &shared));
         shared.ready.store(true, Ordering::SeqCst);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 Some((config, reply)) = reload_rx.recv() => {
-                    let result = apply(&shared, &mut running, config).await;
+                    let result = apply(&shared, &mut running, &mut admin, config).await;
                     let outcome = if result.is_ok() { "applied" } else { "refused" };
                     count_reload(&shared, outcome);
                     match &result {
@@ -276,12 +277,42 @@ impl Server {
                 t.abort();
             }
         }
-        let _ = admin_stop.send(true);
-        if let Some(t) = admin_task {
-            let _ = t.await;
+        if let Some(a) = admin {
+            let _ = a.stop().await;
         }
         tracing::info!("shutdown complete");
     }
+}
+
+/// The serving admin endpoint.
+#[derive(Debug)]
+struct AdminTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl AdminTask {
+    fn start(socket: TcpListener, shared: &Arc<Shared>) -> AdminTask {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(admin::serve(socket, shared.clone(), stopped));
+        AdminTask { stop, task }
+    }
+
+    /// Stops accepting and closes its connections; the returned handle ends when it has.
+    fn stop(self) -> JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+async fn bind_admin(address: SocketAddr) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let socket = TcpListener::bind(address)
+        .await
+        .map_err(|source| bind_error("admin", address, source))?;
+    let bound = socket
+        .local_addr()
+        .map_err(|source| bind_error("admin", address, source))?;
+    Ok((socket, bound))
 }
 
 /// A serving listener: its accept task, the switch that stops it and the channel for new settings.
@@ -315,21 +346,26 @@ impl Running {
 
 /// Applies a new configuration: same-named listeners on the same address get the new settings
 /// in place (new connections use them, open ones finish on the old), new listeners are bound,
-/// removed ones stop accepting and drain. Everything that can fail happens before any change.
+/// removed ones stop accepting and drain; a changed `max_connections` resizes the running
+/// listener's limit; a moved admin endpoint is rebound. Everything that can fail happens before
+/// any change.
 async fn apply(
     shared: &Arc<Shared>,
     running: &mut HashMap<String, Running>,
+    admin: &mut Option<AdminTask>,
     config: Config,
 ) -> Result<(), ServeError> {
     check_names(&config)?;
+    // A moved (or added) admin endpoint is bound first, like new listeners: if the address is
+    // taken the reload is refused and the old endpoint keeps serving. Moving it to an address
+    // that overlaps the old one (same port, wildcard) fails that way too; that takes a restart.
     let old_admin = shared.config().admin.as_ref().map(|a| a.address);
     let new_admin = config.admin.as_ref().map(|a| a.address);
-    if old_admin != new_admin {
-        return Err(ServeError::AdminMoved {
-            from: old_admin,
-            to: new_admin,
-        });
-    }
+    let moved_admin = old_admin != new_admin;
+    let new_admin_socket = match new_admin.filter(|_| moved_admin) {
+        Some(address) => Some(bind_admin(address).await?),
+        None => None,
+    };
     let config = Arc::new(config);
     let metrics = &shared.telemetry.metrics;
     let mut fresh = Vec::new();
@@ -378,6 +414,19 @@ async fn apply(
         }
         tracing::info!(listener = %p.name, address = %p.bound, "listener started by reload");
         running.insert(p.name.clone(), Running::start(p));
+    }
+    if moved_admin {
+        if let Some(old) = admin.take() {
+            // Its open connections close; scrapers reconnect to the new address.
+            drop(old.stop());
+        }
+        let bound = new_admin_socket.as_ref().map(|(_, b)| *b);
+        *admin = new_admin_socket.map(|(socket, _)| AdminTask::start(socket, shared));
+        shared.set_admin_addr(bound);
+        match bound {
+            Some(address) => tracing::info!(%address, "admin endpoint moved by reload"),
+            None => tracing::info!("admin endpoint removed by reload"),
+        }
     }
     shared.set_config(config);
     Ok(())
