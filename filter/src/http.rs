@@ -12,7 +12,7 @@ use trueip::{PeerAddr, Request, Resolver};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::{pairs, peer, summary};
+use crate::{external_address, pairs, peer, summary};
 
 /// One stream.
 pub(crate) struct Http {
@@ -38,7 +38,8 @@ impl Http {
         let Ok(buf) = hostcalls::header_pairs(MapType::RequestHeaders) else {
             return self.error("request_headers");
         };
-        let Some(lines) = pairs::parse(&buf) else {
+        // Borrowed slices of the host's buffer: the one allocation per request is this list.
+        let Some(mut lines) = pairs::parse(&buf) else {
             return self.error("request_headers");
         };
         let source = match hostcalls::property(b"source\0address") {
@@ -95,38 +96,44 @@ impl Http {
                 &settings.resolver,
             ),
         };
-        // The resolver sees the headers without the entry Envoy appended (no copy: the X-Forwarded-For
-        // value is re-sliced or the line left out).
-        let headers: Vec<(&[u8], &[u8])> = lines
-            .iter()
-            .filter_map(|&(name, value)| match peer.xff_keep {
-                Some(keep) if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
-                    match value.get(..keep) {
-                        Some(kept) if !kept.is_empty() => Some((name, kept)),
-                        _ => None,
-                    }
+        // The resolver sees the headers without the entry Envoy appended: the X-Forwarded-For value
+        // is re-sliced in place, or its line left out when that entry was all it held.
+        if let Some(keep) = peer.xff_keep {
+            lines.retain_mut(|(name, value)| {
+                if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                    return true;
                 }
-                _ => Some((name, value)),
-            })
-            .collect();
+                match value.get(..keep) {
+                    Some(kept) if !kept.is_empty() => {
+                        *value = kept;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        }
+        if settings.envoy.mode == EnvoyMode::Gateway && external_address::envoy_owns(&lines, source)
+        {
+            // Envoy's own x-envoy-external-address is not client input either: like the entry it
+            // appended to X-Forwarded-For, the resolver does not see it (no spoof signal for every
+            // external request), and the plan, built from what the resolver saw, leaves it for the
+            // application.
+            lines.retain(|(name, _)| {
+                !name.eq_ignore_ascii_case(external_address::ENVOY_EXTERNAL_ADDRESS)
+            });
+        }
         let req = Request {
             peer: PeerAddr(peer.addr),
             peer_identity: identity.as_deref(),
-            headers: &headers,
+            headers: &lines,
         };
-        self.decide(settings, resolver, &req, &lines);
+        self.decide(settings, resolver, &req);
     }
 
-    fn decide(
-        &mut self,
-        settings: &Settings,
-        resolver: &Resolver,
-        req: &Request<'_>,
-        lines: &[(&[u8], &[u8])],
-    ) {
+    fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
         let wants_debug = debug_header.is_some_and(|h| {
-            lines
+            req.headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
         }) && resolver.peer_trusted(req);
@@ -141,15 +148,15 @@ impl Http {
         let decision = match result {
             Ok(decision) => decision,
             Err(rejection) => {
-                self.metrics
-                    .count("trueip.rejected.", rejection.kind.label());
+                let kind = rejection.kind.label();
+                self.metrics.count("trueip.rejected.", kind);
                 for s in rejection.spoof.labels() {
                     self.metrics.count("trueip.spoof.", s);
                 }
                 let _ =
                     hostcalls::set_property(state_name, summary::rejection(&rejection).as_bytes());
-                let body = format!("request rejected: {}\n", rejection.kind.label());
-                let details = format!("trueip_{}", rejection.kind.label());
+                let body = ["request rejected: ", kind, "\n"].concat();
+                let details = ["trueip_", kind].concat();
                 self.local_reply(rejection.status, &details, body.as_bytes());
                 return;
             }
