@@ -207,3 +207,20 @@ fn a_callback_past_its_cpu_budget_traps() {
     );
     assert_eq!(status(&p.handle(&get("10.0.0.2:5000", &[]))), 503);
 }
+
+#[test]
+fn proxy_only_sections_are_accepted_without_being_read() {
+    // The filter links the core without its `proxy-sections` feature: one document serves the proxy
+    // and the filter, and the filter does not validate what only the proxy reads.
+    let mut p = plugin(
+        r#"{"trust":{"proxies":["10.0.0.0/8"]},"listeners":[{"not":"read here"}],"admin":{"bind":1}}"#,
+    );
+    assert_eq!(p.state(), &PluginState::Running);
+    let ex = p.handle(&get("10.0.0.2:5000", &[("x-forwarded-for", "203.0.113.9")]));
+    assert_eq!(field(&ex, "client").as_deref(), Some("203.0.113.9"));
+    // Unknown top-level fields are still refused.
+    assert!(matches!(
+        plugin(r#"{"listener":[]}"#).state(),
+        PluginState::StartFailed(_)
+    ));
+}
