@@ -44,6 +44,10 @@ pub struct PluginOptions {
     pub wasi: WasiProfile,
     /// The connection manager in front of the filter.
     pub connection_manager: ConnectionManager,
+    /// Fault injection, not Envoy behaviour: request headers are never attached, so every
+    /// request-header hostcall answers BadArgument, as Envoy does once they are detached (after
+    /// `Continue`). Shows that a filter copes with the status instead of trapping.
+    pub detach_request_headers: bool,
 }
 
 impl PluginOptions {
@@ -58,6 +62,7 @@ impl PluginOptions {
             fuel_per_callback: 200_000_000,
             wasi: WasiProfile::Envoy2022To2024,
             connection_manager: ConnectionManager::GATEWAY,
+            detach_request_headers: false,
         }
     }
 }
@@ -742,6 +747,7 @@ fn new_store(engine: &Engine, options: &PluginOptions, metrics: Metrics) -> Stor
         metrics,
     );
     let mut store = Store::new(engine, state);
+    store.data_mut().detach_request_headers = options.detach_request_headers;
     store.limiter(|s| &mut s.limits);
     store
 }
