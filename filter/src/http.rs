@@ -42,11 +42,9 @@ impl Http {
         let Some(mut lines) = pairs::parse(&buf) else {
             return self.error("request_headers");
         };
-        let source = match hostcalls::property(b"source\0address") {
-            Ok(Some(raw)) => peer::parse_source(&raw),
-            _ => None,
-        };
-        let Some(source) = source else {
+        let raw_source = hostcalls::property(b"source\0address").ok().flatten();
+        let source = raw_source.as_deref().and_then(peer::parse_source);
+        let (Some(source), Some(raw_source)) = (source, raw_source.as_deref()) else {
             // Envoy always knows the downstream address of an HTTP stream; without it nothing can be
             // trusted, so refuse rather than pass spoofable headers on.
             self.error("source_address");
@@ -92,7 +90,12 @@ impl Http {
                 (peer, resolver)
             }
             _ => (
-                peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops),
+                peer::gateway(
+                    source,
+                    peer::ip_text(raw_source),
+                    xff,
+                    settings.envoy.xff_num_trusted_hops,
+                ),
                 &settings.resolver,
             ),
         };
@@ -112,7 +115,8 @@ impl Http {
                 }
             });
         }
-        if settings.envoy.mode == EnvoyMode::Gateway && external_address::envoy_owns(&lines, source)
+        if settings.envoy.mode == EnvoyMode::Gateway
+            && external_address::envoy_owns(&lines, peer::ip_text(raw_source))
         {
             // Envoy's own x-envoy-external-address is not client input either: like the entry it
             // appended to X-Forwarded-For, the resolver does not see it (no spoof signal for every
