@@ -194,6 +194,12 @@ impl CidrSet {
         }
     }
 
+    /// [`CidrSet::contains`] for an IPv4 address, for callers that already hold one.
+    #[inline]
+    pub fn contains_v4(&self, ip: Ipv4Addr) -> bool {
+        lookup(&self.v4, u32::from(ip))
+    }
+
     /// The entries as configured, for display and for `check-config` warnings.
     pub fn specs(&self) -> &[CidrSpec] {
         &self.specs
