@@ -186,7 +186,7 @@ impl CidrSet {
     }
 
     /// Whether the address is in the set. IPv4-mapped IPv6 is looked up as IPv4.
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, ip: IpAddr) -> bool {
         match canonical_ip(ip) {
             IpAddr::V4(v4) => lookup(&self.v4, u32::from(v4)),

@@ -18,6 +18,18 @@ where
     EntriesRev { lines, line: None }
 }
 
+/// [`entries_rev`] over `last` followed by `earlier` (also in reverse arrival order), for a caller that already
+/// holds the last line.
+pub(crate) fn entries_rev_after<'h, L>(last: &'h [u8], earlier: L) -> EntriesRev<'h, L>
+where
+    L: Iterator<Item = &'h [u8]>,
+{
+    EntriesRev {
+        lines: earlier,
+        line: Some(last),
+    }
+}
+
 /// Parses one `X-Forwarded-For` element.
 pub fn parse(raw: &[u8]) -> Result<Node, crate::forwarded::EntryError<'_>> {
     parse_node(raw, PortSyntax::Digits).map_err(|kind| crate::forwarded::EntryError {

@@ -56,6 +56,25 @@ impl Lines {
     ) -> &'a [(&'h [u8], &'h [u8])] {
         headers.get(self.first..self.end).unwrap_or_default()
     }
+
+    /// The last line's value, `None` when there is no line.
+    #[inline]
+    pub(super) fn last<'h>(&self, headers: &[(&'h [u8], &'h [u8])]) -> Option<&'h [u8]> {
+        let end = self.end.checked_sub(1)?;
+        headers.get(end).map(|&(_, value)| value)
+    }
+
+    /// The run of `headers` before the last line that holds every other line of the name (other names may be
+    /// interleaved there).
+    #[inline]
+    pub(super) fn before_last<'a, 'h>(
+        &self,
+        headers: &'a [(&'h [u8], &'h [u8])],
+    ) -> &'a [(&'h [u8], &'h [u8])] {
+        headers
+            .get(self.first..self.end.saturating_sub(1))
+            .unwrap_or_default()
+    }
 }
 
 #[inline]
@@ -114,14 +133,8 @@ impl NameTable {
             if name_is(name, "x-forwarded-for") {
                 scan.xff.add(i);
                 scan.forwarding = true;
-            } else if name_is(name, "forwarded") {
-                scan.forwarded.add(i);
-                scan.forwarding = true;
-            } else if self.is_variant(name) {
-                scan.spoof.insert(Spoof::HeaderNameVariant);
-                scan.forwarding = true;
-            } else if self.is_forwarding(name) {
-                scan.forwarding = true;
+            } else {
+                self.scan_other(&mut scan, i, name);
             }
         }
         if scan.xff.count > 1 {
@@ -131,5 +144,19 @@ impl NameTable {
             scan.spoof.insert(Spoof::MultipleForwardedLines);
         }
         scan
+    }
+
+    /// The rest of [`NameTable::scan`] for one name, out of line so the loop over ordinary names stays small.
+    #[inline(never)]
+    fn scan_other(&self, scan: &mut Scan, i: usize, name: &[u8]) {
+        if name_is(name, "forwarded") {
+            scan.forwarded.add(i);
+            scan.forwarding = true;
+        } else if self.is_variant(name) {
+            scan.spoof.insert(Spoof::HeaderNameVariant);
+            scan.forwarding = true;
+        } else if self.is_forwarding(name) {
+            scan.forwarding = true;
+        }
     }
 }

@@ -162,13 +162,17 @@ impl Resolver {
             let (source, walk) = match spec {
                 SourceSpec::XForwardedFor => (
                     Source::XForwardedFor,
-                    self.walk_xff(
-                        xff::entries_rev(lines_rev(
-                            names.xff.within(req.headers),
-                            "x-forwarded-for",
-                        )),
-                        t,
-                    ),
+                    match names.xff.last(req.headers) {
+                        // The last line is known from the scan; only earlier ones are looked for again.
+                        Some(last) => self.walk_xff(
+                            xff::entries_rev_after(
+                                last,
+                                lines_rev(names.xff.before_last(req.headers), "x-forwarded-for"),
+                            ),
+                            t,
+                        ),
+                        None => Walk::Absent,
+                    },
                 ),
                 SourceSpec::Forwarded => (
                     Source::Forwarded,
