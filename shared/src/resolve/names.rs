@@ -118,7 +118,7 @@ impl NameTable {
     }
 
     /// One pass over the names: the list-header lines, client-IP headers and look-alikes, repeated list headers.
-    #[inline]
+    #[inline(always)]
     pub(super) fn scan(&self, headers: &[(&[u8], &[u8])]) -> Scan {
         let mut scan = Scan {
             xff: Lines::default(),

@@ -43,6 +43,7 @@ enum PeerTrust<'a> {
     No,
 }
 
+#[inline(always)]
 fn peer_trust<'a>(r: &Resolver, req: &Request<'a>) -> PeerTrust<'a> {
     if let Mode::Hops { gated: false, .. } = r.mode {
         return PeerTrust::UngatedHops;
