@@ -232,7 +232,7 @@ pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, B
 /// A strict dotted quad at the start of `s` (four decimal octets, 0 to 255, no leading zeros), and what follows
 /// it. Hand-written because it runs once per hop: one pass, no UTF-8 check, no allocation.
 #[inline]
-fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
+pub(crate) fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
     let mut octets = [0u8; 4];
     let mut rest = s;
     for (i, slot) in octets.iter_mut().enumerate() {
