@@ -136,11 +136,12 @@ impl Http {
 
     fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
-        let wants_debug = debug_header.is_some_and(|h| {
+        let debug_asked = debug_header.filter(|h| {
             req.headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
-        }) && resolver.peer_trusted(req);
+        });
+        let wants_debug = debug_asked.is_some() && resolver.peer_trusted(req);
         let result = if wants_debug {
             let (result, trace) = resolver.resolve_traced(req);
             self.debug = Some(summary::trace(&trace));
@@ -201,8 +202,9 @@ impl Http {
                 self.error("rewrite");
             }
         }
-        if let Some(h) = debug_header {
-            // The debug request is for this filter, not for the application.
+        if let Some(h) = debug_asked {
+            // The debug request is for this filter, not for the application (removed only when sent: a
+            // hostcall that would change nothing is not made).
             let _ = hostcalls::remove_header(MapType::RequestHeaders, h.as_bytes());
         }
     }

@@ -105,3 +105,28 @@ fn canonical_chain_comes_from_the_deciding_source() {
         ]
     );
 }
+
+fn any_ip() -> impl proptest::strategy::Strategy<Value = IpAddr> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<u32>().prop_map(|b| IpAddr::from(std::net::Ipv4Addr::from(b))),
+        any::<u128>().prop_map(|b| IpAddr::from(std::net::Ipv6Addr::from(b))),
+        Just("2001:db8::1".parse().expect("test address")),
+    ]
+}
+
+proptest::proptest! {
+    /// The plan's own renderers write what the forwarded modules' `core::fmt` renderers write.
+    #[test]
+    fn rendered_chains_match_the_header_renderers(
+        ips in proptest::collection::vec(any_ip(), 0..6),
+    ) {
+        proptest::prop_assert_eq!(rendered(&ips, MAX_IP_TEXT_LEN, push_ip), xff::render(ips.clone()));
+        proptest::prop_assert_eq!(rendered(&ips, MAX_FOR_LEN, push_for), rfc7239::render(ips.clone()));
+        for &ip in &ips {
+            let mut one = String::new();
+            push_for(&mut one, ip);
+            proptest::prop_assert!(one.len() <= MAX_FOR_LEN);
+        }
+    }
+}
