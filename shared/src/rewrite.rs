@@ -27,9 +27,7 @@ use std::net::IpAddr;
 
 use crate::addr::{MAX_IP_TEXT_LEN, push_ip, trim_ows};
 use crate::config::{ForwardedMode, SourceSpec, UntrustedHeaders, XffMode};
-use crate::forwarded::{
-    Entry, Node, SINGLE_IP_HEADERS, has_underscore, lines_rev, name_is, rfc7239, single, xff,
-};
+use crate::forwarded::{Entry, Node, SINGLE_IP_HEADERS, lines_rev, name_is, rfc7239, single, xff};
 
 /// The longest `for=` element [`push_for`] writes: `for="[` + IPv6 + `]"`.
 const MAX_FOR_LEN: usize = 8 + MAX_IP_TEXT_LEN;
@@ -92,8 +90,10 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     let mut plan = RewritePlan::default();
     let strip = !r.peer_trusted(req) && policy.actions.untrusted_headers == UntrustedHeaders::Strip;
 
+    // Most names (`:path`, `user-agent`, ...) have the length of no client-IP header: the resolver's and
+    // `SINGLE_IP_LENGTHS`' length tests reject them before any byte is compared.
     for (name, _) in req.headers {
-        let variant = has_underscore(name) && r.is_variant(name);
+        let variant = r.is_variant(name);
         let stripped = strip && (variant || r.is_forwarding(name));
         let spoofable =
             rules.strip_spoofable && (variant || unvouched_single(policy.sources.as_slice(), name));
@@ -137,9 +137,22 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     plan
 }
 
+/// Bit `n` is set when a name in [`SINGLE_IP_HEADERS`] is `n` bytes long (all are shorter than 64).
+const SINGLE_IP_LENGTHS: u64 = {
+    let mut mask = 0u64;
+    let mut names = SINGLE_IP_HEADERS;
+    while let [name, rest @ ..] = names {
+        mask |= 1 << name.len();
+        names = rest;
+    }
+    mask
+};
+
 /// A well-known single-address header that is not a configured source.
 fn unvouched_single(sources: &[SourceSpec], name: &[u8]) -> bool {
-    SINGLE_IP_HEADERS.iter().any(|h| name_is(name, h))
+    name.len() < 64
+        && SINGLE_IP_LENGTHS & (1 << name.len()) != 0
+        && SINGLE_IP_HEADERS.iter().any(|h| name_is(name, h))
         && !sources
             .iter()
             .any(|s| matches!(s, SourceSpec::Header(h) if name_is(name, h.as_str())))
@@ -214,7 +227,12 @@ fn push_joined(out: &mut String, headers: &[(&[u8], &[u8])], lower: &str) {
         if !out.is_empty() {
             out.push_str(", ");
         }
-        out.push_str(&String::from_utf8_lossy(v));
+        // `from_utf8` checks ASCII a word at a time; `from_utf8_lossy` walks byte by byte even when nothing needs
+        // replacing, so it is kept for the values that do.
+        match std::str::from_utf8(v) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.push_str(&String::from_utf8_lossy(v)),
+        }
     }
 }
 

@@ -130,3 +130,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn appended_list_keeps_lines_verbatim_and_replaces_only_invalid_utf8() {
+    let h: &[(&[u8], &[u8])] = &[
+        (b"X-Forwarded-For", b" 1.2.3.4, \xffbad "),
+        (b"host", b"a"),
+        (b"x-forwarded-for", b" , "),
+        (b"x-forwarded-for", b"5.6.7.8"),
+    ];
+    let peer: IpAddr = "10.0.0.1".parse().expect("ip");
+    assert_eq!(
+        appended(h, "x-forwarded-for", false, peer, push_ip),
+        "1.2.3.4, \u{fffd}bad, 5.6.7.8, 10.0.0.1"
+    );
+    assert_eq!(
+        appended(h, "x-forwarded-for", true, peer, push_ip),
+        "10.0.0.1"
+    );
+    let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+    assert_eq!(
+        appended(&[], "forwarded", false, v6, push_for),
+        "for=\"[2001:db8::1]\""
+    );
+}
