@@ -16,6 +16,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use trueip::ClientAddr;
+
 /// The peer and the X-Forwarded-For value the resolver should see.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -28,6 +30,17 @@ pub(crate) struct Peer {
 
 /// Parses Envoy's `source.address` (`"ip:port"`, `"[v6]:port"`, or a bare IP).
 pub(crate) fn parse_source(raw: &[u8]) -> Option<SocketAddr> {
+    // The common `a.b.c.d:port` goes through the core's one-pass dotted-quad parser; anything else (IPv6, a
+    // bare IP, or text only the standard parser would judge) through the standard parser, as before.
+    if raw.first().is_some_and(u8::is_ascii_digit)
+        && raw.last().is_some_and(u8::is_ascii_digit)
+        && let Ok(ClientAddr {
+            ip: ip @ IpAddr::V4(_),
+            port: Some(port),
+        }) = ClientAddr::parse(raw)
+    {
+        return Some(SocketAddr::new(ip, port));
+    }
     let text = std::str::from_utf8(raw).ok()?;
     text.parse::<SocketAddr>()
         .ok()
@@ -198,5 +211,26 @@ mod tests {
         );
         assert_eq!(parse_source(b"192.0.2.1:80"), Some(sa("192.0.2.1:80")));
         assert_eq!(parse_source(b"\xff"), None);
+        // The dotted-quad fast path answers as the standard parser does.
+        for text in [
+            "192.0.2.1:0",
+            "192.0.2.1:65535",
+            "192.0.2.1:65536",
+            "192.0.2.1:080",
+            "192.0.2.1",
+            "192.0.2.1 :80",
+            "192.0.2.1:80 ",
+            "01.2.3.4:80",
+            "1.2.3:80",
+            "::ffff:1.2.3.4",
+            "[::ffff:1.2.3.4]:80",
+            "0.0.0.0:1",
+        ] {
+            let std = text
+                .parse::<SocketAddr>()
+                .ok()
+                .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)));
+            assert_eq!(parse_source(text.as_bytes()), std, "{text}");
+        }
     }
 }

@@ -2,11 +2,10 @@
 //! the debug response header. One line, `key=value` pairs, no control characters.
 //!
 //! Rendered by hand rather than with `write!`: this runs on every request, and `core::fmt`'s
-//! machinery costs several times the work of the few pushes it replaces (IPv6 still goes through
-//! `Display`, whose RFC 5952 compression is not worth repeating here).
+//! machinery costs several times the work of the few pushes it replaces (addresses through the core's
+//! `push_ip`, which writes what `Display` writes).
 
-use std::net::IpAddr;
-
+use trueip::addr::push_ip;
 use trueip::{Decision, Rejection, Trace};
 
 /// `client=203.0.113.9 port=5000 source=x-forwarded-for hop=2 external` (port only when known) plus
@@ -67,24 +66,6 @@ fn spoof<'a>(out: &mut String, labels: impl Iterator<Item = &'a str>) {
     }
 }
 
-/// An IP as `Display` writes it: dotted IPv4 by hand, IPv6 through `Display`.
-fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_u32(out, u32::from(octet));
-            }
-        }
-        IpAddr::V6(v6) => {
-            use std::fmt::Write;
-            let _ = write!(out, "{v6}");
-        }
-    }
-}
-
 /// A decimal number without `core::fmt`.
 fn push_u32(out: &mut String, n: u32) {
     let mut digits = [0u8; 10];
@@ -109,6 +90,8 @@ fn push_u32(out: &mut String, n: u32) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failing test panics
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     #[test]
