@@ -22,5 +22,9 @@ export TRUEIP_MINIMAL_FILTER_WASM="$PWD/target/wasm32-wasip1/wasm/trueip_minimal
 step "workspace tests (core, vectors, CLI, proxy over loopback and in namespaces, filter on the wasmtime harness)"
 cargo test --workspace --all-targets --locked
 
-step "wasm filter on V8: replay filter/scenarios through Node's WebAssembly (Istio's engine)"
+step "core without its proxy-only config sections, as the wasm filter links it (feature proxy-sections off)"
+cargo test --locked -p trueip --no-default-features
+
+step "wasm filter on V8: the Node host's memory cap and CPU bound, then filter/scenarios through Node's WebAssembly (Istio's engine)"
+node filter/v8/host.mjs --self-test
 node filter/v8/host.mjs "$TRUEIP_FILTER_WASM" filter/scenarios/*.json

@@ -12,7 +12,7 @@ use trueip::{PeerAddr, Request, Resolver};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::{pairs, peer, summary};
+use crate::{external_address, pairs, peer, summary};
 
 /// One stream.
 pub(crate) struct Http {
@@ -38,14 +38,13 @@ impl Http {
         let Ok(buf) = hostcalls::header_pairs(MapType::RequestHeaders) else {
             return self.error("request_headers");
         };
-        let Some(lines) = pairs::parse(&buf) else {
+        // Borrowed slices of the host's buffer: the one allocation per request is this list.
+        let Some(mut lines) = pairs::parse(&buf) else {
             return self.error("request_headers");
         };
-        let source = match hostcalls::property(b"source\0address") {
-            Ok(Some(raw)) => peer::parse_source(&raw),
-            _ => None,
-        };
-        let Some(source) = source else {
+        let raw_source = hostcalls::property(b"source\0address").ok().flatten();
+        let source = raw_source.as_deref().and_then(peer::parse_source);
+        let (Some(source), Some(raw_source)) = (source, raw_source.as_deref()) else {
             // Envoy always knows the downstream address of an HTTP stream; without it nothing can be
             // trusted, so refuse rather than pass spoofable headers on.
             self.error("source_address");
@@ -91,45 +90,58 @@ impl Http {
                 (peer, resolver)
             }
             _ => (
-                peer::gateway(source, xff, settings.envoy.xff_num_trusted_hops),
+                peer::gateway(
+                    source,
+                    peer::ip_text(raw_source),
+                    xff,
+                    settings.envoy.xff_num_trusted_hops,
+                ),
                 &settings.resolver,
             ),
         };
-        // The resolver sees the headers without the entry Envoy appended (no copy: the X-Forwarded-For
-        // value is re-sliced or the line left out).
-        let headers: Vec<(&[u8], &[u8])> = lines
-            .iter()
-            .filter_map(|&(name, value)| match peer.xff_keep {
-                Some(keep) if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
-                    match value.get(..keep) {
-                        Some(kept) if !kept.is_empty() => Some((name, kept)),
-                        _ => None,
-                    }
+        // The resolver sees the headers without the entry Envoy appended: the X-Forwarded-For value
+        // is re-sliced in place, or its line left out when that entry was all it held.
+        if let Some(keep) = peer.xff_keep {
+            lines.retain_mut(|(name, value)| {
+                if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                    return true;
                 }
-                _ => Some((name, value)),
-            })
-            .collect();
+                match value.get(..keep) {
+                    Some(kept) if !kept.is_empty() => {
+                        *value = kept;
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        }
+        if settings.envoy.mode == EnvoyMode::Gateway
+            && external_address::envoy_owns(&lines, peer::ip_text(raw_source))
+        {
+            // Envoy's own x-envoy-external-address is not client input either: like the entry it
+            // appended to X-Forwarded-For, the resolver does not see it (no spoof signal for every
+            // external request), and the plan, built from what the resolver saw, leaves it for the
+            // application.
+            lines.retain(|(name, _)| {
+                !name.eq_ignore_ascii_case(external_address::ENVOY_EXTERNAL_ADDRESS)
+            });
+        }
         let req = Request {
             peer: PeerAddr(peer.addr),
             peer_identity: identity.as_deref(),
-            headers: &headers,
+            headers: &lines,
         };
-        self.decide(settings, resolver, &req, &lines);
+        self.decide(settings, resolver, &req);
     }
 
-    fn decide(
-        &mut self,
-        settings: &Settings,
-        resolver: &Resolver,
-        req: &Request<'_>,
-        lines: &[(&[u8], &[u8])],
-    ) {
+    fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
-        let wants_debug = debug_header.is_some_and(|h| {
-            lines
+        let debug_asked = debug_header.filter(|h| {
+            req.headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(h.as_bytes()))
-        }) && resolver.peer_trusted(req);
+        });
+        let wants_debug = debug_asked.is_some() && resolver.peer_trusted(req);
         let result = if wants_debug {
             let (result, trace) = resolver.resolve_traced(req);
             self.debug = Some(summary::trace(&trace));
@@ -141,15 +153,15 @@ impl Http {
         let decision = match result {
             Ok(decision) => decision,
             Err(rejection) => {
-                self.metrics
-                    .count("trueip.rejected.", rejection.kind.label());
+                let kind = rejection.kind.label();
+                self.metrics.count("trueip.rejected.", kind);
                 for s in rejection.spoof.labels() {
                     self.metrics.count("trueip.spoof.", s);
                 }
                 let _ =
                     hostcalls::set_property(state_name, summary::rejection(&rejection).as_bytes());
-                let body = format!("request rejected: {}\n", rejection.kind.label());
-                let details = format!("trueip_{}", rejection.kind.label());
+                let body = ["request rejected: ", kind, "\n"].concat();
+                let details = ["trueip_", kind].concat();
                 self.local_reply(rejection.status, &details, body.as_bytes());
                 return;
             }
@@ -190,8 +202,9 @@ impl Http {
                 self.error("rewrite");
             }
         }
-        if let Some(h) = debug_header {
-            // The debug request is for this filter, not for the application.
+        if let Some(h) = debug_asked {
+            // The debug request is for this filter, not for the application (removed only when sent: a
+            // hostcall that would change nothing is not made).
             let _ = hostcalls::remove_header(MapType::RequestHeaders, h.as_bytes());
         }
     }

@@ -16,6 +16,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use trueip::ClientAddr;
+
 /// The peer and the X-Forwarded-For value the resolver should see.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Peer {
@@ -28,31 +30,53 @@ pub(crate) struct Peer {
 
 /// Parses Envoy's `source.address` (`"ip:port"`, `"[v6]:port"`, or a bare IP).
 pub(crate) fn parse_source(raw: &[u8]) -> Option<SocketAddr> {
+    // The common `a.b.c.d:port` goes through the core's one-pass dotted-quad parser; anything else (IPv6, a
+    // bare IP, or text only the standard parser would judge) through the standard parser, as before.
+    if raw.first().is_some_and(u8::is_ascii_digit)
+        && raw.last().is_some_and(u8::is_ascii_digit)
+        && let Ok(ClientAddr {
+            ip: ip @ IpAddr::V4(_),
+            port: Some(port),
+        }) = ClientAddr::parse(raw)
+    {
+        return Some(SocketAddr::new(ip, port));
+    }
     let text = std::str::from_utf8(raw).ok()?;
     text.parse::<SocketAddr>()
         .ok()
         .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)))
 }
 
-/// Gateway mode: `source` from Envoy, `xff` the (coalesced) X-Forwarded-For value after Envoy's append.
-pub(crate) fn gateway(source: SocketAddr, xff: Option<&[u8]>, num_trusted_hops: u32) -> Peer {
-    let Some((keep, last)) = xff.and_then(split_last) else {
+/// Gateway mode: `source` from Envoy (`source_ip` its address text, see [`ip_text`]), `xff` the
+/// (coalesced) X-Forwarded-For value after Envoy's append.
+///
+/// Envoy renders the entry it appends and `source.address` from the same address, so the appended entry
+/// is recognised by its text — no IP parse on the common path.
+pub(crate) fn gateway(
+    source: SocketAddr,
+    source_ip: &[u8],
+    xff: Option<&[u8]>,
+    num_trusted_hops: u32,
+) -> Peer {
+    let Some((keep, last)) = xff.map(split_last) else {
         return Peer {
             addr: source,
             xff_keep: None,
         };
     };
-    if last == source.ip() {
+    if last == source_ip {
         return Peer {
             addr: source,
             xff_keep: Some(keep),
         };
     }
     if num_trusted_hops > 0 {
-        return Peer {
-            addr: SocketAddr::new(last, 0),
-            xff_keep: Some(keep),
-        };
+        if let Some(ip) = parse_ip(last) {
+            return Peer {
+                addr: SocketAddr::new(ip, 0),
+                xff_keep: Some(keep),
+            };
+        }
     }
     Peer {
         addr: source,
@@ -60,10 +84,26 @@ pub(crate) fn gateway(source: SocketAddr, xff: Option<&[u8]>, num_trusted_hops: 
     }
 }
 
+/// The address part of Envoy's `source.address` text: `ip` of `ip:port`, `v6` of `[v6]:port`, a bare
+/// IP as it is. Only called on text [`parse_source`] accepted.
+pub(crate) fn ip_text(raw: &[u8]) -> &[u8] {
+    if let Some(rest) = raw.strip_prefix(b"[") {
+        return match rest.iter().position(|b| *b == b']') {
+            Some(end) => rest.split_at(end).0,
+            None => rest,
+        };
+    }
+    match raw.iter().position(|b| *b == b':') {
+        // One colon: IPv4 with a port. More: a bare IPv6.
+        Some(colon) if !raw.split_at(colon + 1).1.contains(&b':') => raw.split_at(colon).0,
+        _ => raw,
+    }
+}
+
 /// Sidecar mode: `source` from Envoy, `xff` the X-Forwarded-For value as received.
 pub(crate) fn sidecar(source: SocketAddr, xff: Option<&[u8]>) -> Peer {
-    match xff.and_then(split_last) {
-        Some((keep, last)) if last == source.ip() => Peer {
+    match xff.map(split_last) {
+        Some((keep, last)) if parse_ip(last) == Some(source.ip()) => Peer {
             addr: source,
             xff_keep: Some(keep),
         },
@@ -83,32 +123,21 @@ pub(crate) fn unknown(source: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
-/// Splits off the rightmost comma-separated entry when it is a bare IP: returns the length of what
-/// precedes it (without the comma and trailing whitespace) and the IP.
-fn split_last(xff: &[u8]) -> Option<(usize, IpAddr)> {
-    let cut = xff.iter().rposition(|b| *b == b',');
-    let tail = match cut {
-        Some(i) => xff.get(i + 1..)?,
-        None => xff,
-    };
-    let ip: IpAddr = std::str::from_utf8(tail)
-        .ok()?
-        .trim_matches([' ', '\t'])
-        .parse()
-        .ok()?;
-    let keep = match cut {
+/// Splits off the rightmost comma-separated entry (optional whitespace trimmed): returns the length of
+/// what precedes it (without the comma and trailing whitespace) and the entry's text.
+fn split_last(xff: &[u8]) -> (usize, &[u8]) {
+    match xff.iter().rposition(|b| *b == b',') {
         Some(i) => {
-            let head = xff.get(..i)?;
-            head.len()
-                - head
-                    .iter()
-                    .rev()
-                    .take_while(|b| matches!(b, b' ' | b'\t'))
-                    .count()
+            let (head, tail) = xff.split_at(i);
+            let tail = tail.get(1..).unwrap_or_default();
+            (head.trim_ascii_end().len(), tail.trim_ascii())
         }
-        None => 0,
-    };
-    Some((keep, ip))
+        None => (0, xff.trim_ascii()),
+    }
+}
+
+fn parse_ip(text: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -124,6 +153,7 @@ mod tests {
     fn gateway_drops_the_entry_envoy_appended() {
         let p = gateway(
             sa("10.0.0.1:5000"),
+            b"10.0.0.1",
             Some(b"203.0.113.9, 10.0.0.9,10.0.0.1"),
             0,
         );
@@ -134,16 +164,21 @@ mod tests {
                 xff_keep: Some(21)
             }
         );
-        let p = gateway(sa("10.0.0.1:5000"), Some(b"10.0.0.1"), 0);
+        let p = gateway(sa("10.0.0.1:5000"), b"10.0.0.1", Some(b"10.0.0.1"), 0);
         assert_eq!(p.xff_keep, Some(0));
         // Not Envoy's entry (e.g. skip_xff_append): nothing is dropped.
-        let p = gateway(sa("10.0.0.1:5000"), Some(b"203.0.113.9"), 0);
+        let p = gateway(sa("10.0.0.1:5000"), b"10.0.0.1", Some(b"203.0.113.9"), 0);
         assert_eq!(p.xff_keep, None);
     }
 
     #[test]
     fn gateway_with_trusted_hops_takes_the_appended_peer() {
-        let p = gateway(sa("198.51.100.7:0"), Some(b"198.51.100.7,10.0.0.1"), 1);
+        let p = gateway(
+            sa("198.51.100.7:0"),
+            b"198.51.100.7",
+            Some(b"198.51.100.7,10.0.0.1"),
+            1,
+        );
         assert_eq!(
             p,
             Peer {
@@ -161,6 +196,14 @@ mod tests {
     }
 
     #[test]
+    fn ip_text_of_each_source_address_form() {
+        assert_eq!(ip_text(b"192.0.2.1:80"), b"192.0.2.1");
+        assert_eq!(ip_text(b"[2001:db8::1]:443"), b"2001:db8::1");
+        assert_eq!(ip_text(b"2001:db8::1"), b"2001:db8::1");
+        assert_eq!(ip_text(b"192.0.2.1"), b"192.0.2.1");
+    }
+
+    #[test]
     fn source_address_forms() {
         assert_eq!(
             parse_source(b"[2001:db8::1]:443"),
@@ -168,5 +211,26 @@ mod tests {
         );
         assert_eq!(parse_source(b"192.0.2.1:80"), Some(sa("192.0.2.1:80")));
         assert_eq!(parse_source(b"\xff"), None);
+        // The dotted-quad fast path answers as the standard parser does.
+        for text in [
+            "192.0.2.1:0",
+            "192.0.2.1:65535",
+            "192.0.2.1:65536",
+            "192.0.2.1:080",
+            "192.0.2.1",
+            "192.0.2.1 :80",
+            "192.0.2.1:80 ",
+            "01.2.3.4:80",
+            "1.2.3:80",
+            "::ffff:1.2.3.4",
+            "[::ffff:1.2.3.4]:80",
+            "0.0.0.0:1",
+        ] {
+            let std = text
+                .parse::<SocketAddr>()
+                .ok()
+                .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 0)));
+            assert_eq!(parse_source(text.as_bytes()), std, "{text}");
+        }
     }
 }

@@ -207,3 +207,49 @@ fn a_callback_past_its_cpu_budget_traps() {
     );
     assert_eq!(status(&p.handle(&get("10.0.0.2:5000", &[]))), 503);
 }
+
+#[test]
+fn proxy_only_sections_are_accepted_without_being_read() {
+    // The filter links the core without its `proxy-sections` feature: one document serves the proxy
+    // and the filter, and the filter does not validate what only the proxy reads.
+    let mut p = plugin(
+        r#"{"trust":{"proxies":["10.0.0.0/8"]},"listeners":[{"not":"read here"}],"admin":{"bind":1}}"#,
+    );
+    assert_eq!(p.state(), &PluginState::Running);
+    let ex = p.handle(&get("10.0.0.2:5000", &[("x-forwarded-for", "203.0.113.9")]));
+    assert_eq!(field(&ex, "client").as_deref(), Some("203.0.113.9"));
+    // Unknown top-level fields are still refused.
+    assert!(matches!(
+        plugin(r#"{"listener":[]}"#).state(),
+        PluginState::StartFailed(_)
+    ));
+}
+
+#[test]
+fn detached_request_headers_are_a_status_not_a_trap() {
+    // Every request-header hostcall answers BadArgument (as Envoy does after Continue): the filter
+    // counts the error, logs a warning and lets the request through; the VM keeps running.
+    let mut options = PluginOptions::new(TRUSTED_LB);
+    options.detach_request_headers = true;
+    let mut p = plugin_with(options);
+    for _ in 0..2 {
+        let ex = p.handle(&get("10.0.0.2:5000", &[("x-forwarded-for", "203.0.113.9")]));
+        assert_eq!(ex.outcome, FilterOutcome::Ran);
+        assert_eq!(status(&ex), 200);
+        assert!(ex.upstream_request.is_some());
+    }
+    assert_eq!(p.state(), &PluginState::Running);
+    assert_eq!(
+        p.metrics()
+            .get("trueip.error.request_headers")
+            .map(|m| m.value),
+        Some(2)
+    );
+    assert!(
+        p.logs()
+            .iter()
+            .any(|l| l.message.contains("hostcall failed: request_headers")),
+        "{:?}",
+        p.logs()
+    );
+}

@@ -183,6 +183,7 @@ fn observe(ex: &Exchange, v: &HeaderVector, xff_kept: bool) -> Observed {
         if xff_kept {
             drop_envoy_append(&mut lines, v.peer.ip().to_string());
         }
+        drop_envoy_external_address(&mut lines, ex);
         lines
     });
     Observed {
@@ -205,6 +206,15 @@ fn drop_envoy_append(lines: &mut Vec<(String, String)>, peer: String) {
         }
         _ => {}
     }
+}
+
+/// On an external request Envoy set `x-envoy-external-address` to `source.address` (overwriting any
+/// the client sent), and the filter passes Envoy's own header on; the vectors, written for any proxy,
+/// expect the client's copy stripped. A value other than `source.address` is not Envoy's and is
+/// compared as usual.
+fn drop_envoy_external_address(lines: &mut Vec<(String, String)>, ex: &Exchange) {
+    let envoys = ex.source_address.ip().to_string();
+    lines.retain(|(n, value)| !(n == "x-envoy-external-address" && *value == envoys));
 }
 
 /// The vector's expectation as Envoy can meet it: coalesced headers as one comma-joined line, and no

@@ -6,9 +6,17 @@
 // with lower-cased keys, coalesced X-Forwarded-For, Envoy's XFF append and source.address per connection
 // manager mode, typed properties, deferred local replies through the filter's response callbacks,
 // set_property -> filter state, metrics, and only Envoy's WASI list (any other import fails the load).
+// Like Envoy's V8 it caps linear memory (1 GiB: the module's memory gets that maximum, so memory.grow
+// past it fails inside the VM), and like the wasmtime harness it bounds CPU: each scenario runs in a
+// worker thread that is terminated when it overruns its budget, and the stream is then answered as a
+// trapped VM under FAIL_CLOSE (503). `--self-test` proves both bounds with two tiny probe modules.
 //
 // Usage: node filter/v8/host.mjs path/to/trueip_filter.wasm filter/scenarios/*.json
+//        node filter/v8/host.mjs --self-test
 import { readFileSync } from 'node:fs';
+import {
+  Worker, MessageChannel, receiveMessageOnPort, isMainThread, workerData,
+} from 'node:worker_threads';
 
 const OK = 0, NOT_FOUND = 1, BAD_ARGUMENT = 2;
 const ENV = new Set(['proxy_log', 'proxy_get_log_level', 'proxy_get_current_time_nanoseconds',
@@ -27,6 +35,12 @@ const WASI = new Set(['fd_write', 'fd_read', 'fd_seek', 'fd_close', 'fd_fdstat_g
   'fd_prestat_get', 'fd_prestat_dir_name']);
 const INLINE = new Set([':authority', ':method', ':path', ':scheme', 'x-forwarded-for', 'x-forwarded-proto',
   'x-forwarded-host', 'user-agent', 'x-request-id', 'via', 'content-type', 'content-length', 'referer']);
+
+// Envoy's V8 memory cap, in 64 KiB pages, and the CPU budget of one replayed stream (wall time of a
+// worker that does nothing else; generous, because the machine may be busy: it bounds runaway loops,
+// it does not measure speed).
+const MEMORY_CAP_PAGES = (1 << 30) / 65536;
+const CPU_BUDGET_MS = 10_000;
 
 const enc = new TextEncoder();
 const bytes = (s) => (s instanceof Uint8Array ? s : enc.encode(s));
@@ -57,6 +71,13 @@ class HeaderMap {
   }
   remove(k) { const key = this.key(k); this.entries = this.entries.filter(([n]) => n !== key); }
   replace(k, v) { this.remove(k); this.add(k, v); }
+}
+
+// Envoy's isInternalAddress with internal_address_config unset: RFC 1918, loopback, IPv6 ULA.
+function isInternal(ip) {
+  if (ip.includes(':')) return ip === '::1' || /^f[cd]/i.test(ip);
+  const [a, b] = ip.split('.').map(Number);
+  return a === 10 || a === 127 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168);
 }
 
 function encodePairs(entries) {
@@ -174,15 +195,19 @@ class Vm {
     if ((id & 3) === 0 && offset <= 0n) return BAD_ARGUMENT;
     this.metrics.set(name, this.metrics.get(name) + Number(offset)); return OK;
   }
-  call(phase, name, ...args) { this.phase = phase; try { return this.x[name](...args); } finally { this.phase = 'idle'; } }
+  call(phase, name, ...args) { this.phase = phase; try { return this.x[name]?.(...args); } finally { this.phase = 'idle'; } }
 
   handle(sc) {
     const request = new HeaderMap(true);
     for (const [k, v] of [[':method', 'GET'], [':path', '/'], [':scheme', 'http'], [':authority', 'app.example'], ...sc.headers]) request.add(k, raw(v));
     const peerIp = sc.peer.startsWith('[') ? sc.peer.slice(1, sc.peer.indexOf(']')) : sc.peer.split(':')[0];
     let remote = sc.peer;
-    if (sc.connection_manager === 'gateway') request.add('x-forwarded-for', peerIp);
-    else {
+    if (sc.connection_manager === 'gateway') {
+      request.add('x-forwarded-for', peerIp);
+      // An external request gets Envoy's own x-envoy-external-address (overwriting the client's).
+      const single = !latin1(request.get('x-forwarded-for')).includes(',');
+      if (!(single && isInternal(peerIp))) request.replace('x-envoy-external-address', peerIp);
+    } else {
       const xff = request.get('x-forwarded-for');
       const last = xff ? latin1(xff).split(',').pop().trim() : '';
       if (/^[0-9.]+$/.test(last)) remote = `${last}:0`;
@@ -224,17 +249,144 @@ function check(sc, got) {
   return problems;
 }
 
-const [wasmPath, ...files] = process.argv.slice(2);
-if (!wasmPath || files.length === 0) { console.error('usage: node host.mjs FILTER.wasm SCENARIOS.json...'); process.exit(64); }
-const module = new WebAssembly.Module(readFileSync(wasmPath));
-let passed = 0, failed = 0;
-for (const file of files) {
-  for (const sc of JSON.parse(readFileSync(file, 'utf8')).scenarios) {
-    const vm = new Vm(module, JSON.stringify(sc.config));
-    const problems = vm.started ? check(sc, vm.handle(sc)) : ['plugin failed to start: ' + vm.logs.map(l => l[1]).join('; ')];
-    if (problems.length) { failed++; console.log(`FAIL ${sc.name}: ${problems.join('; ')}`); }
-    else { passed++; console.log(`ok   ${sc.name}`); }
+// ---- bounds -------------------------------------------------------------------------------------------
+
+const leb = (n) => { const out = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n); return out; };
+const readLeb = (buf, at) => { let n = 0, shift = 0, b; do { b = buf[at++]; n |= (b & 0x7f) << shift; shift += 7; } while (b & 0x80); return [n >>> 0, at]; };
+
+// Rewrites the memory section so the module's own memory has at most `capPages` pages (keeping a lower
+// declared maximum): memory.grow past it then returns -1 inside the VM, as under Envoy's V8 cap.
+function capMemory(wasm, capPages) {
+  const out = [wasm.subarray(0, 8)];
+  let at = 8;
+  while (at < wasm.length) {
+    const id = wasm[at];
+    const [size, body] = readLeb(wasm, at + 1);
+    const end = body + size;
+    if (id !== 5) { out.push(wasm.subarray(at, end)); at = end; continue; }
+    let [count, p] = readLeb(wasm, body);
+    const section = [...leb(count)];
+    for (let i = 0; i < count; i++) {
+      const flags = wasm[p++];
+      if (flags & ~1) throw new Error(`unsupported memory limits flags ${flags}`);
+      let min, max = capPages;
+      [min, p] = readLeb(wasm, p);
+      if (flags & 1) { let declared; [declared, p] = readLeb(wasm, p); max = Math.min(declared, capPages); }
+      if (min > max) throw new Error(`module needs ${min} pages, over the cap of ${max}`);
+      section.push(1, ...leb(min), ...leb(max));
+    }
+    out.push(new Uint8Array([5, ...leb(section.length), ...section]));
+    at = end;
   }
+  return Buffer.concat(out);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+
+function loadModule(wasm, capPages = MEMORY_CAP_PAGES) {
+  return new WebAssembly.Module(capMemory(wasm, capPages));
+}
+
+// Replays one scenario in a worker: the VM's start-up and the stream. A trap (memory past the cap
+// included) or an overrun budget fails the VM, answered as Envoy's FAIL_CLOSE does.
+function replayIsolated(wasm, capPages, sc, budgetMs = CPU_BUDGET_MS) {
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL(import.meta.url), {
+    workerData: { wasm, capPages, sc, done, port: port2 }, transferList: [port2],
+  });
+  const waited = Atomics.wait(done, 0, 0, budgetMs);
+  worker.terminate();
+  if (waited === 'timed-out') return { failed: `cpu budget of ${budgetMs} ms exceeded`, ...FAIL_CLOSE };
+  const reply = receiveMessageOnPort(port1)?.message;
+  if (!reply) return { failed: 'worker ended without a result', ...FAIL_CLOSE };
+  return reply.failed ? { ...reply, ...FAIL_CLOSE } : reply;
+}
+
+const FAIL_CLOSE = { status: 503, body: new Uint8Array(), upstream: null, state: new Map(), details: 'wasm_fail_stream' };
+
+function workerMain() {
+  const { wasm, capPages, sc, done, port } = workerData;
+  let reply;
+  try {
+    const vm = new Vm(loadModule(wasm, capPages), JSON.stringify(sc.config ?? {}));
+    if (!vm.started) reply = { startFailed: vm.logs.map(l => l[1]).join('; ') };
+    else { const got = vm.handle(sc); reply = { ...got, upstream: got.upstream?.entries ?? null }; }
+  } catch (e) {
+    reply = { failed: String(e) };
+  }
+  port.postMessage(reply);
+  Atomics.store(done, 0, 1); Atomics.notify(done, 0);
+}
+
+function fromWorker(got) {
+  if (!got.upstream) return got;
+  const upstream = new HeaderMap(true); upstream.entries = got.upstream;
+  return { ...got, upstream };
+}
+
+// ---- self-test: the bounds, with probe modules ----------------------------------------------------------
+
+// A proxy-wasm shaped module whose on_request_headers runs `body` (wasm instructions, leaving an i32).
+function probeModule(body) {
+  const str = (t) => [...leb(t.length), ...enc.encode(t)];
+  const section = (id, bytes) => [id, ...leb(bytes.length), ...bytes];
+  const vec = (items) => [...leb(items.length), ...items.flat()];
+  const I32 = 0x7f;
+  const types = vec([[0x60, ...vec([[I32], [I32]]), ...vec([])], [0x60, ...vec([[I32], [I32]]), ...vec([[I32]])],
+    [0x60, ...vec([[I32], [I32], [I32]]), ...vec([[I32]])]]);
+  const funcs = vec([[0], [1], [1], [2]]);
+  const exports = vec([[...str('memory'), 2, 0], [...str('proxy_on_context_create'), 0, 0],
+    [...str('proxy_on_vm_start'), 0, 1], [...str('proxy_on_configure'), 0, 2],
+    [...str('proxy_on_request_headers'), 0, 3]]);
+  const fn = (code) => { const b = [0, ...code, 0x0b]; return [...leb(b.length), ...b]; };
+  const code = vec([fn([]), fn([0x41, 1]), fn([0x41, 1]), fn(body)]);
+  return new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...section(1, types), ...section(3, funcs),
+    ...section(5, vec([[0, 1]])), ...section(7, exports), ...section(10, code)]);
+}
+
+function selfTest() {
+  const i32 = (n) => [0x41, ...sleb(n)];
+  const sleb = (n) => { const out = []; for (;;) { const b = n & 0x7f; n >>= 7; if ((n === 0 && !(b & 0x40)) || (n === -1 && (b & 0x40))) { out.push(b); return out; } out.push(b | 0x80); } };
+  // memory.grow(pages); trap (unreachable) when it fails, as Rust's allocator aborts; else Continue.
+  const grow = (pages) => probeModule([...i32(pages), 0x40, 0, ...i32(-1), 0x46, 0x04, 0x40, 0x00, 0x0b, ...i32(0)]);
+  // loop { br 0 }
+  const spin = probeModule([0x03, 0x40, 0x0c, 0x00, 0x0b, ...i32(0)]);
+  const sc = { config: {}, connection_manager: 'gateway', peer: '10.0.0.2:5000', headers: [] };
+  const cap = 64;
+  const results = [
+    ['memory under the cap grows', replayIsolated(grow(cap - 2), cap, sc), (r) => r.status === 200 && !r.failed],
+    ['memory past the cap fails inside the VM: FAIL_CLOSE 503', replayIsolated(grow(cap), cap, sc),
+      (r) => r.status === 503 && /unreachable/.test(r.failed)],
+    ['a runaway callback is stopped at its CPU budget: FAIL_CLOSE 503', replayIsolated(spin, cap, sc, 500),
+      (r) => r.status === 503 && /cpu budget/.test(r.failed)],
+  ];
+  let failed = 0;
+  for (const [name, got, ok] of results) {
+    if (ok(got)) console.log(`ok   ${name}`);
+    else { failed++; console.log(`FAIL ${name}: ${JSON.stringify({ status: got.status, failed: got.failed })}`); }
+  }
+  console.log(`${results.length - failed} passed, ${failed} failed`);
+  return failed;
+}
+
+// ---- main ------------------------------------------------------------------------------------------------
+
+if (!isMainThread) workerMain();
+else if (process.argv[2] === '--self-test') process.exit(selfTest() ? 1 : 0);
+else {
+  const [wasmPath, ...files] = process.argv.slice(2);
+  if (!wasmPath || files.length === 0) { console.error('usage: node host.mjs FILTER.wasm SCENARIOS.json... | --self-test'); process.exit(64); }
+  const wasm = readFileSync(wasmPath);
+  loadModule(wasm); // fails here, before any scenario, on a module Envoy's V8 would refuse
+  let passed = 0, failed = 0;
+  for (const file of files) {
+    for (const sc of JSON.parse(readFileSync(file, 'utf8')).scenarios) {
+      const got = fromWorker(replayIsolated(wasm, MEMORY_CAP_PAGES, sc));
+      const problems = got.startFailed !== undefined ? ['plugin failed to start: ' + got.startFailed]
+        : got.failed ? ['VM failed: ' + got.failed] : check(sc, got);
+      if (problems.length) { failed++; console.log(`FAIL ${sc.name}: ${problems.join('; ')}`); }
+      else { passed++; console.log(`ok   ${sc.name}`); }
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}

@@ -89,6 +89,92 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The longest text [`push_ip`] writes: a full IPv6 address, eight groups of four hex digits
+/// (`ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff`).
+pub const MAX_IP_TEXT_LEN: usize = 39;
+
+/// Appends `ip` to `out` exactly as its `Display` writes it — IPv4 dotted decimal, IPv6 in RFC 5952 form (lowercase
+/// hex, the first longest run of two or more zero groups as `::`), IPv4-mapped IPv6 as `::ffff:a.b.c.d` — without
+/// `core::fmt`. The rewrite renders addresses on every request, and in the Wasm filter the formatting machinery
+/// costs several times the rendering itself (BENCHMARKS.md, "Wasm filter"). Property-tested against `Display`.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => push_v4(out, v4),
+        IpAddr::V6(v6) => push_v6(out, v6),
+    }
+}
+
+fn push_v4(out: &mut String, ip: Ipv4Addr) {
+    let [a, b, c, d] = ip.octets();
+    push_octet(out, a);
+    for octet in [b, c, d] {
+        out.push('.');
+        push_octet(out, octet);
+    }
+}
+
+fn push_octet(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+fn push_v6(out: &mut String, ip: Ipv6Addr) {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        out.push_str("::ffff:");
+        return push_v4(out, v4);
+    }
+    let groups = ip.segments();
+    // The first longest run of zero groups; a single zero group is written out (RFC 5952 4.2.2).
+    let (mut best, mut best_len, mut start, mut len) = (0, 0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g != 0 {
+            len = 0;
+            continue;
+        }
+        if len == 0 {
+            start = i;
+        }
+        len += 1;
+        if len > best_len {
+            (best, best_len) = (start, len);
+        }
+    }
+    match (groups.get(..best), groups.get(best + best_len..)) {
+        (Some(left), Some(right)) if best_len > 1 => {
+            push_groups(out, left);
+            out.push_str("::");
+            push_groups(out, right);
+        }
+        _ => push_groups(out, &groups),
+    }
+}
+
+fn push_groups(out: &mut String, groups: &[u16]) {
+    for (i, &g) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        // Lowercase hex without leading zeros; the last digit always.
+        let mut started = false;
+        for shift in [12u16, 8, 4, 0] {
+            let digit = ((g >> shift) & 0xf) as u8;
+            if digit != 0 || started || shift == 0 {
+                started = true;
+                out.push(char::from(if digit < 10 {
+                    b'0' + digit
+                } else {
+                    b'a' + digit - 10
+                }));
+            }
+        }
+    }
+}
+
 /// Why a forwarded entry is not an address. Carries the (trimmed) offending bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -232,7 +318,7 @@ pub(crate) fn parse_entry(raw: &[u8], ports: PortSyntax) -> Result<ClientAddr, B
 /// A strict dotted quad at the start of `s` (four decimal octets, 0 to 255, no leading zeros), and what follows
 /// it. Hand-written because it runs once per hop: one pass, no UTF-8 check, no allocation.
 #[inline]
-fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
+pub(crate) fn parse_v4_prefix(s: &[u8]) -> Option<(Ipv4Addr, &[u8])> {
     let mut octets = [0u8; 4];
     let mut rest = s;
     for (i, slot) in octets.iter_mut().enumerate() {

@@ -25,11 +25,12 @@
 
 use std::net::IpAddr;
 
-use crate::addr::trim_ows;
+use crate::addr::{MAX_IP_TEXT_LEN, push_ip, trim_ows};
 use crate::config::{ForwardedMode, SourceSpec, UntrustedHeaders, XffMode};
-use crate::forwarded::{
-    Entry, Node, SINGLE_IP_HEADERS, has_underscore, lines_rev, name_is, rfc7239, single, xff,
-};
+use crate::forwarded::{Entry, Node, SINGLE_IP_HEADERS, lines_rev, name_is, rfc7239, single, xff};
+
+/// The longest `for=` element [`push_for`] writes: `for="[` + IPv6 + `]"`.
+const MAX_FOR_LEN: usize = 8 + MAX_IP_TEXT_LEN;
 use crate::resolve::{Decision, Request, Resolver, Source};
 
 /// Header changes for one request. See the [module docs](self) for the application order.
@@ -89,8 +90,10 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     let mut plan = RewritePlan::default();
     let strip = !r.peer_trusted(req) && policy.actions.untrusted_headers == UntrustedHeaders::Strip;
 
+    // Most names (`:path`, `user-agent`, ...) have the length of no client-IP header: the resolver's and
+    // `SINGLE_IP_LENGTHS`' length tests reject them before any byte is compared.
     for (name, _) in req.headers {
-        let variant = has_underscore(name) && r.is_variant(name);
+        let variant = r.is_variant(name);
         let stripped = strip && (variant || r.is_forwarding(name));
         let spoofable =
             rules.strip_spoofable && (variant || unvouched_single(policy.sources.as_slice(), name));
@@ -99,59 +102,119 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
         }
     }
 
+    // Values are built in one String each, sized up front, and addresses rendered without `core::fmt`: this runs
+    // on every request, and in the Wasm filter formatting and regrowing cost more than the decision itself.
     if let Some(h) = &rules.client_header {
-        plan.set(h.as_str(), decision.client.ip.to_string());
+        let mut value = String::with_capacity(MAX_IP_TEXT_LEN);
+        push_ip(&mut value, decision.client.ip);
+        plan.set(h.as_str(), value);
     }
 
     let peer = req.peer.client().ip;
     match rules.xff {
         XffMode::Append => {
-            let mut value = if strip {
-                String::new()
-            } else {
-                joined(req.headers, "x-forwarded-for")
-            };
-            if !value.is_empty() {
-                value.push_str(", ");
-            }
-            value.push_str(&peer.to_string());
+            let value = appended(req.headers, "x-forwarded-for", strip, peer, push_ip);
             plan.set("x-forwarded-for", value);
         }
         XffMode::Keep => {}
-        XffMode::Canonical => plan.set("x-forwarded-for", xff::render(chain(req, decision))),
+        XffMode::Canonical => {
+            let value = rendered(&chain(req, decision), MAX_IP_TEXT_LEN, push_ip);
+            plan.set("x-forwarded-for", value);
+        }
         XffMode::Remove => plan.remove(b"x-forwarded-for"),
     }
     match rules.forwarded {
         ForwardedMode::None => {}
         ForwardedMode::Append => {
-            let mut value = if strip {
-                String::new()
-            } else {
-                joined(req.headers, "forwarded")
-            };
-            if !value.is_empty() {
-                value.push_str(", ");
-            }
-            value.push_str(&rfc7239::render_for(peer));
+            let value = appended(req.headers, "forwarded", strip, peer, push_for);
             plan.set("forwarded", value);
         }
-        ForwardedMode::Canonical => plan.set("forwarded", rfc7239::render(chain(req, decision))),
+        ForwardedMode::Canonical => {
+            let value = rendered(&chain(req, decision), MAX_FOR_LEN, push_for);
+            plan.set("forwarded", value);
+        }
     }
     plan
 }
 
+/// Bit `n` is set when a name in [`SINGLE_IP_HEADERS`] is `n` bytes long (all are shorter than 64).
+const SINGLE_IP_LENGTHS: u64 = {
+    let mut mask = 0u64;
+    let mut names = SINGLE_IP_HEADERS;
+    while let [name, rest @ ..] = names {
+        mask |= 1 << name.len();
+        names = rest;
+    }
+    mask
+};
+
 /// A well-known single-address header that is not a configured source.
 fn unvouched_single(sources: &[SourceSpec], name: &[u8]) -> bool {
-    SINGLE_IP_HEADERS.iter().any(|h| name_is(name, h))
+    name.len() < 64
+        && SINGLE_IP_LENGTHS & (1 << name.len()) != 0
+        && SINGLE_IP_HEADERS.iter().any(|h| name_is(name, h))
         && !sources
             .iter()
             .any(|s| matches!(s, SourceSpec::Header(h) if name_is(name, h.as_str())))
 }
 
+/// What arrived in a list header (nothing when `stripped`), then `, ` and the peer as `push` renders it.
+fn appended(
+    headers: &[(&[u8], &[u8])],
+    lower: &str,
+    stripped: bool,
+    peer: IpAddr,
+    push: fn(&mut String, IpAddr),
+) -> String {
+    let arrived: usize = match stripped {
+        true => 0,
+        false => headers
+            .iter()
+            .filter(|(name, _)| name_is(name, lower))
+            .map(|(_, value)| value.len() + 2)
+            .sum(),
+    };
+    let mut out = String::with_capacity(arrived + MAX_FOR_LEN);
+    if !stripped {
+        push_joined(&mut out, headers, lower);
+    }
+    if !out.is_empty() {
+        out.push_str(", ");
+    }
+    push(&mut out, peer);
+    out
+}
+
+/// Addresses rendered by `push` and joined with `, `, leftmost first.
+fn rendered(ips: &[IpAddr], max_len: usize, push: fn(&mut String, IpAddr)) -> String {
+    let mut out = String::with_capacity(ips.len() * (max_len + 2));
+    for &ip in ips {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        push(&mut out, ip);
+    }
+    out
+}
+
+/// One `Forwarded` element for an address, as [`rfc7239::render_for`] writes it (IPv6 quoted and bracketed).
+fn push_for(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(_) => {
+            out.push_str("for=");
+            push_ip(out, ip);
+        }
+        IpAddr::V6(_) => {
+            out.push_str("for=\"[");
+            push_ip(out, ip);
+            out.push_str("]\"");
+        }
+    }
+}
+
 /// Every line of a header that holds an element, trimmed but otherwise verbatim, joined with `, ` in arrival
-/// order.
-fn joined(headers: &[(&[u8], &[u8])], lower: &str) -> String {
-    let mut out = String::new();
+/// order, appended to `out`.
+fn push_joined(out: &mut String, headers: &[(&[u8], &[u8])], lower: &str) {
     for (name, value) in headers {
         if !name_is(name, lower) {
             continue;
@@ -164,9 +227,13 @@ fn joined(headers: &[(&[u8], &[u8])], lower: &str) -> String {
         if !out.is_empty() {
             out.push_str(", ");
         }
-        out.push_str(&String::from_utf8_lossy(v));
+        // `from_utf8` checks ASCII a word at a time; `from_utf8_lossy` walks byte by byte even when nothing needs
+        // replacing, so it is kept for the values that do.
+        match std::str::from_utf8(v) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.push_str(&String::from_utf8_lossy(v)),
+        }
     }
-    out
 }
 
 /// The verified chain, leftmost first: the client, the trusted hops the walk skipped, and the peer.

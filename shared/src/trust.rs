@@ -186,12 +186,18 @@ impl CidrSet {
     }
 
     /// Whether the address is in the set. IPv4-mapped IPv6 is looked up as IPv4.
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, ip: IpAddr) -> bool {
         match canonical_ip(ip) {
             IpAddr::V4(v4) => lookup(&self.v4, u32::from(v4)),
             IpAddr::V6(v6) => lookup(&self.v6, u128::from(v6)),
         }
+    }
+
+    /// [`CidrSet::contains`] for an IPv4 address, for callers that already hold one.
+    #[inline]
+    pub fn contains_v4(&self, ip: Ipv4Addr) -> bool {
+        lookup(&self.v4, u32::from(ip))
     }
 
     /// The entries as configured, for display and for `check-config` warnings.

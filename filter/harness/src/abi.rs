@@ -205,10 +205,12 @@ fn header_map(
     map_type: i32,
     write: bool,
 ) -> Result<&mut crate::HeaderMap, Status> {
+    let detached = state.detach_request_headers;
     let Some((cb, s)) = state.current_stream() else {
         return Err(Status::BadArgument);
     };
     let attached = match map_type {
+        0 if detached => false,
         0 => match cb {
             StreamCallback::RequestHeaders => true,
             StreamCallback::RequestBody => s.request_held,

@@ -65,6 +65,10 @@ impl ConnectionManager {
     /// from the right) and the peer is appended to X-Forwarded-For. `false`: the remote is taken from
     /// X-Forwarded-For (the rightmost entry after skipping trusted hops) and nothing is appended; when
     /// that entry is missing or not an IP, the peer is used.
+    ///
+    /// With `use_remote_address: true`, an external request (anything but a lone internal address in
+    /// X-Forwarded-For after the append) also gets `x-envoy-external-address` set to the remote
+    /// address, overwriting what the client sent; an internal request keeps whatever it carried.
     pub fn apply(&self, peer: SocketAddr, headers: &mut HeaderMap) -> SocketAddr {
         let hops = self.xff_num_trusted_hops;
         if self.use_remote_address {
@@ -75,12 +79,30 @@ impl ConnectionManager {
                     .unwrap_or(peer),
             };
             headers.add(b"x-forwarded-for", peer.ip().to_string().as_bytes());
+            let single = headers
+                .get(b"x-forwarded-for")
+                .is_some_and(|v| !v.contains(&b','));
+            if !(single && is_internal(remote.ip())) {
+                headers.replace(
+                    b"x-envoy-external-address",
+                    remote.ip().to_string().as_bytes(),
+                );
+            }
             remote
         } else {
             xff_entry(headers, hops)
                 .map(|ip| SocketAddr::new(ip, 0))
                 .unwrap_or(peer)
         }
+    }
+}
+
+/// `Network::Utility::isInternalAddress` with `internal_address_config` unset: RFC 1918, loopback
+/// and IPv6 unique-local addresses.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || matches!(v6.octets(), [0xfc..=0xfd, ..]),
     }
 }
 
@@ -120,6 +142,35 @@ mod tests {
             h.get(b"x-forwarded-for"),
             Some(b"1.2.3.4,10.0.0.1".as_slice())
         );
+    }
+
+    #[test]
+    fn gateway_sets_its_external_address_on_external_requests_only() {
+        let mut h =
+            HeaderMap::from_lines(MapKind::Request, &[("x-envoy-external-address", "6.6.6.6")]);
+        ConnectionManager::GATEWAY.apply(sa("198.51.100.7:999"), &mut h);
+        assert_eq!(
+            h.get_all(b"x-envoy-external-address"),
+            vec![b"198.51.100.7".as_slice()]
+        );
+        // A private peer with no X-Forwarded-For is an internal request: untouched.
+        let mut h =
+            HeaderMap::from_lines(MapKind::Request, &[("x-envoy-external-address", "6.6.6.6")]);
+        ConnectionManager::GATEWAY.apply(sa("10.0.0.1:999"), &mut h);
+        assert_eq!(
+            h.get(b"x-envoy-external-address"),
+            Some(b"6.6.6.6".as_slice())
+        );
+        // The same peer forwarding for someone else is external.
+        let mut h = HeaderMap::from_lines(MapKind::Request, &[("x-forwarded-for", "1.2.3.4")]);
+        ConnectionManager::GATEWAY.apply(sa("10.0.0.1:999"), &mut h);
+        assert_eq!(
+            h.get(b"x-envoy-external-address"),
+            Some(b"10.0.0.1".as_slice())
+        );
+        let mut h = HeaderMap::new(MapKind::Request);
+        ConnectionManager::SIDECAR.apply(sa("198.51.100.7:999"), &mut h);
+        assert_eq!(h.get(b"x-envoy-external-address"), None);
     }
 
     #[test]

@@ -31,3 +31,6 @@ pub use plugin::{
 };
 pub use state::{LocalReply, LogRecord};
 pub use status::Status;
+/// The engine the harness runs modules on (for precompiling and loading modules, see
+/// [`CompiledModule::engine`]).
+pub use wasmtime;

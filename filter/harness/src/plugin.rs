@@ -44,6 +44,10 @@ pub struct PluginOptions {
     pub wasi: WasiProfile,
     /// The connection manager in front of the filter.
     pub connection_manager: ConnectionManager,
+    /// Fault injection, not Envoy behaviour: request headers are never attached, so every
+    /// request-header hostcall answers BadArgument, as Envoy does once they are detached (after
+    /// `Continue`). Shows that a filter copes with the status instead of trapping.
+    pub detach_request_headers: bool,
 }
 
 impl PluginOptions {
@@ -58,6 +62,7 @@ impl PluginOptions {
             fuel_per_callback: 200_000_000,
             wasi: WasiProfile::Envoy2022To2024,
             connection_manager: ConnectionManager::GATEWAY,
+            detach_request_headers: false,
         }
     }
 }
@@ -199,11 +204,52 @@ impl CompiledModule {
     /// Compiles `wasm` for plugins offering the `wasi` list, and checks its imports and ABI version as
     /// Envoy does when it loads a module.
     pub fn new(wasm: &[u8], wasi: WasiProfile) -> Result<CompiledModule, LoadError> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let engine = CompiledModule::engine()?;
         let module =
             Module::new(&engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        CompiledModule::from_module(&engine, module, wasi)
+    }
+
+    /// The engine configuration every plugin runs under (fuel metering on, for the per-callback CPU
+    /// bound). A module precompiled with [`Engine::precompile_module`] on this engine can be loaded
+    /// with `Module::deserialize` and passed to [`CompiledModule::from_module`], so a benchmark under
+    /// valgrind does not pay for cranelift.
+    pub fn engine() -> Result<Engine, LoadError> {
+        Engine::new(&engine_config()).map_err(|e| LoadError::Engine(format!("{e:#}")))
+    }
+
+    /// [`CompiledModule::engine`] without CPU feature detection: code for the baseline of this
+    /// architecture. Its precompiled modules load on any CPU of the architecture — valgrind's
+    /// emulated one included, which lacks some features of the real CPU underneath.
+    pub fn portable_engine() -> Result<Engine, LoadError> {
+        let mut config = engine_config();
+        // wasmtime requires the host's exact triple (environment included) for code it runs.
+        let env = if cfg!(target_env = "gnu") {
+            "-gnu"
+        } else if cfg!(target_env = "musl") {
+            "-musl"
+        } else {
+            ""
+        };
+        let triple = format!(
+            "{}-unknown-{}{env}",
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        );
+        config
+            .target(&triple)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
+    }
+
+    /// Checks an already compiled `module` (made on `engine`, see [`CompiledModule::engine`]) as
+    /// Envoy checks a module it loads: imports against the `wasi` list, the ABI version export.
+    pub fn from_module(
+        engine: &Engine,
+        module: Module,
+        wasi: WasiProfile,
+    ) -> Result<CompiledModule, LoadError> {
+        let engine = engine.clone();
         for import in module.imports() {
             if !abi::offers(wasi, import.module(), import.name()) {
                 return Err(LoadError::MissingImport {
@@ -648,6 +694,9 @@ impl Plugin {
 
     /// Calls an export with the phase set and a fresh fuel budget. A missing optional export is a
     /// no-op (`Ok(None)`); a trap is `Err(message)`.
+    // Never inlined: `scripts/bench-filter.sh` counts instructions under callgrind with
+    // `--toggle-collect` on this function (the guest plus the hostcalls it makes, no harness set-up).
+    #[inline(never)]
     fn call(&mut self, phase: Phase, name: &str, args: &[u32]) -> Result<Option<i32>, String> {
         let Some(instance) = self.instance else {
             return Err("no instance".to_owned());
@@ -680,6 +729,12 @@ impl Plugin {
     }
 }
 
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    config
+}
+
 fn new_store(engine: &Engine, options: &PluginOptions, metrics: Metrics) -> Store<HostState> {
     let limits = StoreLimitsBuilder::new()
         .memory_size(options.memory_limit)
@@ -692,6 +747,7 @@ fn new_store(engine: &Engine, options: &PluginOptions, metrics: Metrics) -> Stor
         metrics,
     );
     let mut store = Store::new(engine, state);
+    store.data_mut().detach_request_headers = options.detach_request_headers;
     store.limiter(|s| &mut s.limits);
     store
 }

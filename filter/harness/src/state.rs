@@ -123,6 +123,8 @@ pub(crate) struct HostState {
     pub(crate) shared_data: HashMap<Vec<u8>, (Vec<u8>, u32)>,
     pub(crate) queues: Vec<(Vec<u8>, std::collections::VecDeque<Vec<u8>>)>,
     pub(crate) effective_context: Option<u32>,
+    /// `PluginOptions::detach_request_headers`.
+    pub(crate) detach_request_headers: bool,
 }
 
 impl HostState {
@@ -149,6 +151,7 @@ impl HostState {
             shared_data: HashMap::new(),
             queues: Vec::new(),
             effective_context: None,
+            detach_request_headers: false,
         }
     }
 

@@ -171,3 +171,61 @@ proptest! {
         prop_assert_eq!(ours, s.parse::<Ipv4Addr>().ok());
     }
 }
+
+/// IPv6 groups drawn so that zero runs of every length and position are common.
+fn v6_groups() -> impl Strategy<Value = [u16; 8]> {
+    proptest::array::uniform8(prop_oneof![Just(0u16), Just(0xffff), Just(1), any::<u16>()])
+}
+
+fn pushed(ip: IpAddr) -> String {
+    let mut s = String::new();
+    push_ip(&mut s, ip);
+    s
+}
+
+#[test]
+fn push_ip_matches_display_on_edge_cases() {
+    for s in [
+        "0.0.0.0",
+        "255.255.255.255",
+        "10.0.0.2",
+        "100.20.3.0",
+        "::",
+        "::1",
+        "1::",
+        "2001:db8::1",
+        "2001:db8:0:1:1:1:1:1",
+        "2001:0:0:1::1",
+        "1:0:0:2:0:0:0:3",
+        "::ffff:203.0.113.9",
+        "::203.0.113.9",
+        "fe80::1:0:0:0",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ] {
+        let ip = ip(s);
+        assert_eq!(pushed(ip), ip.to_string(), "{s}");
+        assert!(pushed(ip).len() <= MAX_IP_TEXT_LEN);
+    }
+}
+
+proptest! {
+    #[test]
+    fn push_ip_matches_display_v4(bits in any::<u32>()) {
+        let ip = IpAddr::V4(Ipv4Addr::from(bits));
+        prop_assert_eq!(pushed(ip), ip.to_string());
+    }
+
+    #[test]
+    fn push_ip_matches_display_v6(groups in v6_groups(), bits in any::<u128>(), v4 in any::<u32>()) {
+        let [a, b, c, d, e, f, g, h] = groups;
+        for ip in [
+            Ipv6Addr::new(a, b, c, d, e, f, g, h),
+            Ipv6Addr::from(bits),
+            Ipv4Addr::from(v4).to_ipv6_mapped(),
+        ] {
+            let text = pushed(IpAddr::V6(ip));
+            prop_assert_eq!(&text, &ip.to_string());
+            prop_assert!(text.len() <= MAX_IP_TEXT_LEN);
+        }
+    }
+}

@@ -29,9 +29,9 @@ pub struct Config {
     pub policy: Policy,
     /// Filter-only settings.
     pub envoy: envoy::EnvoyConfig,
-    /// Proxy-only: the listeners.
+    /// Proxy-only: the listeners (always empty without the `proxy-sections` feature).
     pub listeners: Vec<listener::ListenerConfig>,
-    /// Proxy-only: the admin endpoint.
+    /// Proxy-only: the admin endpoint (always `None` without the `proxy-sections` feature).
     pub admin: Option<admin::AdminConfig>,
 }
 
@@ -111,10 +111,20 @@ struct Raw {
     access: AccessRules,
     #[serde(default)]
     envoy: envoy::EnvoyConfig,
+    #[cfg(feature = "proxy-sections")]
     #[serde(default)]
     listeners: Vec<listener::ListenerConfig>,
+    #[cfg(feature = "proxy-sections")]
     #[serde(default)]
     admin: Option<admin::AdminConfig>,
+    // Without the feature (the wasm filter) the proxy-only sections are accepted but not read: validating them
+    // would link their whole deserialisation (a quarter of the filter's size) for values the filter never uses.
+    #[cfg(not(feature = "proxy-sections"))]
+    #[serde(default, rename = "listeners")]
+    _listeners: Option<serde::de::IgnoredAny>,
+    #[cfg(not(feature = "proxy-sections"))]
+    #[serde(default, rename = "admin")]
+    _admin: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Serialize)]
@@ -144,8 +154,14 @@ impl From<Raw> for Config {
                 access: raw.access,
             },
             envoy: raw.envoy,
+            #[cfg(feature = "proxy-sections")]
             listeners: raw.listeners,
+            #[cfg(feature = "proxy-sections")]
             admin: raw.admin,
+            #[cfg(not(feature = "proxy-sections"))]
+            listeners: Vec::new(),
+            #[cfg(not(feature = "proxy-sections"))]
+            admin: None,
         }
     }
 }

@@ -74,10 +74,14 @@ fn full_example_from_the_contract() {
     assert_eq!(p.actions.reject_status.code(), 421);
     assert_eq!(p.access.status.code(), 451);
     assert_eq!(c.envoy.mode, envoy::EnvoyMode::Sidecar);
+    #[cfg(feature = "proxy-sections")]
     assert_eq!(
-        c.listeners[0].kind.protocol(),
-        listener::ListenerProtocol::Http
+        c.listeners.first().map(|l| l.kind.protocol()),
+        Some(listener::ListenerProtocol::Http)
     );
+    // The filter's build accepts the proxy-only sections without reading them.
+    #[cfg(not(feature = "proxy-sections"))]
+    assert!(c.listeners.is_empty() && c.admin.is_none());
     // Serialising and parsing again gives the same configuration.
     assert_eq!(
         Config::from_json(&c.to_json_pretty()).expect("round trip"),
@@ -214,23 +218,50 @@ fn every_invalid_value_names_its_path_and_value() {
         (r#"{"access":{"deny":[1]}}"#, "access.deny[0]", "1"),
         (r#"{"access":{"status":302}}"#, "access.status", ": 302"),
         (r#"{"envoy":{"mode":"edge"}}"#, "envoy.mode", "`edge`"),
-        (
-            r#"{"listeners":[{"address":"0.0.0.0:80","protocol":"udp","upstream":"127.0.0.1:1"}]}"#,
-            "listeners[0].protocol",
-            "`udp`",
-        ),
-        (
-            r#"{"listeners":[{"address":"0.0.0.0","protocol":"http","upstream":"127.0.0.1:1"}]}"#,
-            "listeners[0].address",
-            "0.0.0.0",
-        ),
-        (
-            r#"{"admin":{"address":"localhost:9901"}}"#,
-            "admin.address",
-            "localhost:9901",
-        ),
         (r#"{"tust":{}}"#, "tust", "unknown field `tust`"),
     ];
+    assert_errors(cases);
+}
+
+/// Invalid proxy-only sections, as `(document, field path, text the message must contain)`.
+const PROXY_SECTION_CASES: &[(&str, &str, &str)] = &[
+    (
+        r#"{"listeners":[{"address":"0.0.0.0:80","protocol":"udp","upstream":"127.0.0.1:1"}]}"#,
+        "listeners[0].protocol",
+        "`udp`",
+    ),
+    (
+        r#"{"listeners":[{"address":"0.0.0.0","protocol":"http","upstream":"127.0.0.1:1"}]}"#,
+        "listeners[0].address",
+        "0.0.0.0",
+    ),
+    (
+        r#"{"admin":{"address":"localhost:9901"}}"#,
+        "admin.address",
+        "localhost:9901",
+    ),
+];
+
+#[cfg(feature = "proxy-sections")]
+#[test]
+fn invalid_proxy_sections_name_their_path_and_value() {
+    assert_errors(PROXY_SECTION_CASES);
+}
+
+/// Without `proxy-sections` (the filter's build) the proxy-only sections are accepted without being read,
+/// however wrong, and come out empty.
+#[cfg(not(feature = "proxy-sections"))]
+#[test]
+fn proxy_sections_are_accepted_unread_without_the_feature() {
+    for (json, _, _) in PROXY_SECTION_CASES {
+        let c = Config::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert!(c.listeners.is_empty(), "{json}");
+        assert_eq!(c.admin, None, "{json}");
+    }
+}
+
+/// Each document fails to load with the field path and a message that contains the needle.
+fn assert_errors(cases: &[(&str, &str, &str)]) {
     for (json, path, needle) in cases {
         let e = err(json);
         assert_eq!(e.path, *path, "{json}: {e}");

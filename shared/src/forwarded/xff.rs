@@ -18,6 +18,18 @@ where
     EntriesRev { lines, line: None }
 }
 
+/// [`entries_rev`] over `last` followed by `earlier` (also in reverse arrival order), for a caller that already
+/// holds the last line.
+pub(crate) fn entries_rev_after<'h, L>(last: &'h [u8], earlier: L) -> EntriesRev<'h, L>
+where
+    L: Iterator<Item = &'h [u8]>,
+{
+    EntriesRev {
+        lines: earlier,
+        line: Some(last),
+    }
+}
+
 /// Parses one `X-Forwarded-For` element.
 pub fn parse(raw: &[u8]) -> Result<Node, crate::forwarded::EntryError<'_>> {
     parse_node(raw, PortSyntax::Digits).map_err(|kind| crate::forwarded::EntryError {
@@ -40,7 +52,9 @@ where
 {
     type Item = Entry<'h>;
 
-    #[inline]
+    // Inlined into the walk: a call per entry, with the entry returned through memory, cost more than parsing
+    // a dotted quad (measured with `examples/resolve_loop.rs`).
+    #[inline(always)]
     fn next(&mut self) -> Option<Entry<'h>> {
         loop {
             let Some(rest) = self.line else {
@@ -70,6 +84,21 @@ where
     }
 }
 
+impl<'h, L> EntriesRev<'h, L>
+where
+    L: Iterator<Item = &'h [u8]>,
+{
+    /// The next entry if it is a plain dotted quad within the current line, with its raw bytes; `None` (and
+    /// nothing consumed) otherwise, and then [`Iterator::next`] takes the entry. Lets the resolver keep the
+    /// common entry as a bare IPv4 address instead of a general [`Entry`].
+    #[inline(always)]
+    pub(crate) fn next_plain_v4(&mut self) -> Option<(Ipv4Addr, &'h [u8])> {
+        let Rightmost { left, raw, ip } = rightmost_v4(self.line?)?;
+        self.line = left;
+        Some((ip, raw))
+    }
+}
+
 impl<'h, L> std::iter::FusedIterator for EntriesRev<'h, L> where
     L: std::iter::FusedIterator<Item = &'h [u8]>
 {
@@ -88,57 +117,59 @@ fn split_rightmost(rest: &[u8]) -> (Option<&[u8]>, &[u8]) {
 /// its separator, so each byte is read once. It accepts exactly what [`split_rightmost`] followed by the general
 /// parser accepts as an IPv4 address without port (a property test holds it to that) and returns `None` for
 /// everything else, which then takes the general path.
-#[inline]
+#[inline(always)]
 fn rightmost_v4(rest: &[u8]) -> Option<Rightmost<'_>> {
-    let is_ows = |i: usize| matches!(rest.get(i), Some(b' ' | b'\t'));
-    let mut i = rest.len();
-    while i > 0 && is_ows(i - 1) {
-        i -= 1;
-    }
-    let mut octets = [0u8; 4];
-    for (k, slot) in octets.iter_mut().rev().enumerate() {
-        if k > 0 {
-            i = i.checked_sub(1)?;
-            if rest.get(i) != Some(&b'.') {
-                return None;
-            }
-        }
-        let mut value: u16 = 0;
-        let mut scale: u16 = 1;
-        let mut digits = 0;
-        while let Some(&d @ b'0'..=b'9') = i.checked_sub(1).and_then(|j| rest.get(j)) {
-            if digits == 3 {
-                return None;
-            }
-            value += u16::from(d - b'0') * scale;
-            scale *= 10;
-            digits += 1;
-            i -= 1;
-        }
-        // No digits, or a leading zero in a multi-digit octet (`010`): not a dotted-quad octet.
-        if digits == 0 || (digits > 1 && rest.get(i) == Some(&b'0')) {
-            return None;
-        }
-        *slot = u8::try_from(value).ok()?;
-    }
-    let mut start = i;
-    while start > 0 && is_ows(start - 1) {
-        start -= 1;
-    }
-    let ip = Ipv4Addr::from(octets);
-    match start.checked_sub(1) {
-        None => Some(Rightmost {
+    // Slice patterns peel bytes off the end with no index arithmetic, so there is no bounds check to pay for.
+    let s = trim_end_ows(rest);
+    let (s, d) = octet_rev(s)?;
+    let (s, c) = octet_rev(s.strip_suffix(b".")?)?;
+    let (s, b) = octet_rev(s.strip_suffix(b".")?)?;
+    let (s, a) = octet_rev(s.strip_suffix(b".")?)?;
+    let ip = Ipv4Addr::new(a, b, c, d);
+    match trim_end_ows(s) {
+        [] => Some(Rightmost {
             left: None,
             raw: rest,
             ip,
         }),
-        Some(comma) if rest.get(comma) == Some(&b',') => Some(Rightmost {
-            left: rest.get(..comma),
-            raw: rest.get(comma + 1..)?,
+        [left @ .., b','] => Some(Rightmost {
+            left: Some(left),
+            raw: rest.get(left.len() + 1..)?,
             ip,
         }),
-        Some(_) => None,
+        _ => None,
     }
+}
+
+/// The last octet of a dotted quad at the end of `s` and what precedes it: 1 to 3 digits, no leading zero in a
+/// multi-digit octet (`010` is ambiguous, some parsers read octal), at most 255, and no digit before it. Each
+/// byte is looked at once, from the right.
+#[inline(always)]
+fn octet_rev(s: &[u8]) -> Option<(&[u8], u8)> {
+    let digit = |b: &u8| Some(b.wrapping_sub(b'0')).filter(|d| *d < 10);
+    let [s1 @ .., c] = s else { return None };
+    let c = digit(c)?;
+    let Some((s2, b)) = s1.split_last().and_then(|(b, s2)| Some((s2, digit(b)?))) else {
+        return Some((s1, c));
+    };
+    let Some((s3, a)) = s2.split_last().and_then(|(a, s3)| Some((s3, digit(a)?))) else {
+        // Two digits: the first must not be a leading zero.
+        return (b != 0).then_some((s2, b * 10 + c));
+    };
+    if a == 0 || s3.last().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = u16::from(a) * 100 + u16::from(b * 10 + c);
+    Some((s3, u8::try_from(v).ok()?))
+}
+
+/// Trailing spaces and tabs removed.
+#[inline(always)]
+fn trim_end_ows(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
 
 /// The rightmost element of a line, read by the fast path.

@@ -19,9 +19,11 @@
 //!   length must still cover its family's address block, or where the TLVs start would be a
 //!   guess; `AF_INET`/`AF_INET6` with the `UNSPEC` transport is refused for the same reason.
 //!
-//! [`Header`] is small and `Copy`: IP endpoints stay in their wire layout and become
-//! [`SocketAddr`]s on access ([`Header::source`], [`Header::addresses`]), TLVs and UNIX paths
-//! are borrowed from the input.
+//! [`Header`] is small and `Copy`, and borrows everything from the input: v2 IP endpoints stay
+//! in their wire layout and become [`SocketAddr`]s on access ([`Header::source`],
+//! [`Header::addresses`]); a v1 line's address fields are validated when decoding and read
+//! again on access; TLVs and UNIX paths are borrowed as they are. Nothing address-sized is
+//! copied into the result, so the common v2 decode returns a few words.
 //!
 //! # Encoding
 //! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
@@ -69,8 +71,9 @@ pub struct Decoded<'a> {
 
 /// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
 ///
-/// Small and cheap to return: IP endpoints are kept in their 12- or 36-byte wire layout and
-/// turned into [`SocketAddr`]s by the accessors, UNIX paths are borrowed.
+/// Small and cheap to return: v2 IP endpoints are borrowed in their 12- or 36-byte wire layout
+/// and turned into [`SocketAddr`]s by the accessors; v1 address fields and UNIX paths are
+/// borrowed too.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     version: Version,
@@ -108,7 +111,7 @@ impl<'a> Header<'a> {
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
             Endpoints::Unspecified => Addresses::Unspecified,
-            Endpoints::V4(_) | Endpoints::V6(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+            Endpoints::V1Text(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
                 let (source, destination) =
                     self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
                 Addresses::Inet {
@@ -133,13 +136,21 @@ impl<'a> Header<'a> {
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        self.endpoints.inet().map(|(source, _)| source)
+        if let Endpoints::V1Text(text) = self.endpoints {
+            return v1::inet_fields(text).map(|(source, _)| source);
+        }
+        self.endpoints.inet_fixed().map(|(source, _)| source)
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        self.endpoints.inet().map(|(_, destination)| destination)
+        if let Endpoints::V1Text(text) = self.endpoints {
+            return v1::inet_fields(text).map(|(_, destination)| destination);
+        }
+        self.endpoints
+            .inet_fixed()
+            .map(|(_, destination)| destination)
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -178,49 +189,50 @@ impl core::fmt::Debug for Header<'_> {
 const UNSPECIFIED: SocketAddr =
     SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
 
-/// What [`Header`] stores: IP endpoints in the v2 wire layout (source address, destination
-/// address, source port, destination port, all big-endian), UNIX paths borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
+/// endpoints in their wire layout (source address, destination address, source port,
+/// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
+#[derive(Debug, Clone, Copy)]
 enum Endpoints<'a> {
     Unspecified,
-    V4([u8; 12]),
-    V6([u8; 36]),
+    /// A v1 line's validated `src dst sport dport` text, read again on access.
+    V1Text(&'a [u8]),
     Wire4(&'a [u8; 12]),
     Wire6(&'a [u8; 36]),
     Unix(&'a [u8; 216]),
 }
 
+impl PartialEq for Endpoints<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Two spellings of one IPv6 address (`::1`, `0::1`) are the same endpoint.
+            (Self::V1Text(_), Self::V1Text(_)) => self.inet() == other.inet(),
+            (Self::Unspecified, Self::Unspecified) => true,
+            (Self::Wire4(a), Self::Wire4(b)) => a == b,
+            (Self::Wire6(a), Self::Wire6(b)) => a == b,
+            (Self::Unix(a), Self::Unix(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Endpoints<'_> {}
+
 impl Endpoints<'_> {
-    /// Builds the wire layout from two same-family socket addresses (v1 decoding).
-    fn from_socket_addrs(source: SocketAddr, destination: SocketAddr) -> Self {
-        let [sp0, sp1] = source.port().to_be_bytes();
-        let [dp0, dp1] = destination.port().to_be_bytes();
-        match (source.ip(), destination.ip()) {
-            (core::net::IpAddr::V4(s), core::net::IpAddr::V4(d)) => {
-                let [s0, s1, s2, s3] = s.octets();
-                let [d0, d1, d2, d3] = d.octets();
-                Self::V4([s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1])
-            }
-            (s, d) => {
-                let mut wire = [0u8; 36];
-                let (addrs, ports) = wire.split_at_mut(32);
-                let (src, dst) = addrs.split_at_mut(16);
-                src.copy_from_slice(&ipv6_octets(s));
-                dst.copy_from_slice(&ipv6_octets(d));
-                ports.copy_from_slice(&[sp0, sp1, dp0, dp1]);
-                Self::V6(wire)
-            }
+    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Self::V1Text(text) => v1::inet_fields(text),
+            _ => self.inet_fixed(),
         }
     }
 
+    /// [`Endpoints::inet`] for the v2 layouts, held in the header (all but v1 text).
     #[inline]
-    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+    fn inet_fixed(&self) -> Option<(SocketAddr, SocketAddr)> {
         match self {
-            Self::V4(wire) => Some(inet4(wire)),
             Self::Wire4(wire) => Some(inet4(wire)),
-            Self::V6(wire) => inet6(wire),
             Self::Wire6(wire) => inet6(wire),
-            Self::Unspecified | Self::Unix(_) => None,
+            Self::V1Text(_) | Self::Unspecified | Self::Unix(_) => None,
         }
     }
 }
@@ -256,14 +268,6 @@ fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
             u16::from_be_bytes([dp0, dp1]),
         ),
     ))
-}
-
-/// v1 never mixes families (the parser checks); this only keeps the match total.
-fn ipv6_octets(ip: core::net::IpAddr) -> [u8; 16] {
-    match ip {
-        core::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        core::net::IpAddr::V6(v6) => v6.octets(),
-    }
 }
 
 /// The PROXY protocol version of a header.

@@ -29,6 +29,47 @@ pub(crate) const UNIX_LEN: u16 = 216;
 // See `decode`: the hot path is small and its callers are few.
 #[inline(always)]
 pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    // The fast path: a complete PROXY header over TCP (`0x21`, then `0x11` IPv4 or `0x21` IPv6), which is what
+    // load balancers send. It reads the fixed part as one array, compares the signature as one array, takes the
+    // address block as a fixed-size array and returns. Anything else (LOCAL, UDP, UNIX, UNSPEC, a short or
+    // invalid header, an incomplete buffer) goes to the general decoder below, which decides it from scratch,
+    // so the fast path can only ever return what the general one would.
+    if let Some((&[ref sig @ .., 0x21, fam @ (0x11 | 0x21), len_hi, len_lo], rest)) =
+        buf.split_first_chunk::<FIXED_LEN>()
+        && *sig == V2_SIGNATURE
+        && let length = usize::from(u16::from_be_bytes([len_hi, len_lo]))
+        && let Some(body) = rest.get(..length)
+    {
+        let parsed = if fam == 0x11 {
+            body.split_first_chunk()
+                .map(|(block, tlvs)| (Endpoints::Wire4(block), tlvs, INET_LEN))
+        } else {
+            body.split_first_chunk()
+                .map(|(block, tlvs)| (Endpoints::Wire6(block), tlvs, INET6_LEN))
+        };
+        if let Some((endpoints, tlvs, required)) = parsed {
+            if !tlvs.is_empty() {
+                let header = buf.get(..FIXED_LEN + length).unwrap_or_default();
+                check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
+            }
+            return Ok(Decoded {
+                header: Header {
+                    version: Version::V2,
+                    command: Command::Proxy,
+                    transport: Transport::Stream,
+                    endpoints,
+                    tlvs,
+                },
+                consumed: FIXED_LEN + length,
+            });
+        }
+    }
+    decode_v2_general(buf)
+}
+
+/// Every v2 header: checks the fixed part byte by byte, then the length against the family, then the TLVs.
+#[inline(never)]
+fn decode_v2_general(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     // The fixed part is read as one array and destructured, so the common path has no
     // per-field bounds checks; fewer than 16 bytes take the byte-by-byte path below. Bytes
     // 13 and 14 are matched whole against the values the spec defines; the nibble-level

@@ -15,6 +15,7 @@
 //! [`Resolver::resolve_traced`] runs the same walk and also records a [`Trace`].
 
 mod decision;
+mod names;
 mod spoof;
 mod trace;
 mod walk;
@@ -47,6 +48,7 @@ pub struct Request<'a> {
 pub struct Resolver {
     policy: Policy,
     mode: walk::Mode,
+    names: names::NameTable,
 }
 
 impl Resolver {
@@ -54,6 +56,7 @@ impl Resolver {
     pub fn new(policy: &Policy) -> Resolver {
         Resolver {
             mode: walk::Mode::of(policy),
+            names: names::NameTable::new(Resolver::forwarding_names(policy)),
             policy: policy.clone(),
         }
     }

@@ -32,6 +32,34 @@ fn cidr_walk_skips_trusted_hops() {
 }
 
 #[test]
+fn xff_lines_interleaved_with_other_headers_are_walked_in_order() {
+    // The scan remembers where the X-Forwarded-For lines are; lines of other names between them, look-alike
+    // names and a client-IP header that is not a source must not change the walk.
+    let r = resolver(CIDR);
+    let h: &[(&[u8], &[u8])] = &[
+        (b"x-forwarded-for", b"198.51.100.1, 203.0.113.9"),
+        (b"host", b"example.com"),
+        (b"X_Forwarded_For", b"192.0.2.66"),
+        (b"X-Real-IP", b"192.0.2.77"),
+        (b"X-Forwarded-For", b"10.0.0.9:80, 10.1.2.3"),
+        (b"accept", b"*/*"),
+    ];
+    let d = r.resolve(&req("10.0.0.7:5100", h)).expect("decision");
+    assert_eq!(d.client.ip.to_string(), "203.0.113.9");
+    assert_eq!(d.hop, 3);
+    let signals: Vec<&str> = d.spoof.labels().collect();
+    assert_eq!(signals, ["multiple_xff_lines", "header_name_variant"]);
+    // From an untrusted peer the same names count as forwarding headers.
+    let r = resolver(
+        r#"{"trust":{"proxies":["10.0.0.0/8"]},"actions":{"untrusted_headers":"reject"}}"#,
+    );
+    for names in [&h[1..2], &h[2..3], &h[3..4]] {
+        let got = r.resolve(&req("203.0.113.50:4000", names));
+        assert_eq!(got.is_err(), names[0].0 != b"host", "{:?}", names[0].0);
+    }
+}
+
+#[test]
 fn untrusted_peer_ignores_headers() {
     let r = resolver(CIDR);
     let h: &[(&[u8], &[u8])] = &[(b"X-Forwarded-For", b"198.51.100.1")];

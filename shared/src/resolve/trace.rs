@@ -5,6 +5,9 @@ use std::fmt;
 
 /// Receives one note per step of the walk. The silent tracer ignores them without formatting anything.
 pub(crate) trait Tracer {
+    /// Whether notes are kept: work done only for a note (formatting an entry) is skipped when not.
+    const ENABLED: bool;
+
     /// Records one step.
     fn note(&mut self, args: fmt::Arguments<'_>);
 }
@@ -13,6 +16,8 @@ pub(crate) trait Tracer {
 pub(crate) struct Silent;
 
 impl Tracer for Silent {
+    const ENABLED: bool = false;
+
     #[inline(always)]
     fn note(&mut self, _: fmt::Arguments<'_>) {}
 }
@@ -31,6 +36,8 @@ impl Trace {
 }
 
 impl Tracer for Trace {
+    const ENABLED: bool = true;
+
     fn note(&mut self, args: fmt::Arguments<'_>) {
         self.steps.push(args.to_string());
     }

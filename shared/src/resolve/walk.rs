@@ -1,10 +1,11 @@
 //! The walk itself; see the [module docs](super) for the rules.
 
+use std::net::IpAddr;
+
 use crate::addr::{ClientAddr, Escaped, PeerAddr, trim_ows};
 use crate::config::{AllTrusted, Malformed, Policy, SourceSpec, TooFewHops, UntrustedHeaders};
 use crate::forwarded::{
-    Entry, EntryErrorKind, Node, SPOOFABLE_HEADERS, has_underscore, lines_rev, name_is,
-    name_is_variant, rfc7239, single, xff,
+    Entry, EntryErrorKind, Node, SPOOFABLE_HEADERS, lines_rev, rfc7239, single, xff,
 };
 use crate::resolve::trace::Tracer;
 use crate::resolve::{
@@ -42,6 +43,7 @@ enum PeerTrust<'a> {
     No,
 }
 
+#[inline(always)]
 fn peer_trust<'a>(r: &Resolver, req: &Request<'a>) -> PeerTrust<'a> {
     if let Mode::Hops { gated: false, .. } = r.mode {
         return PeerTrust::UngatedHops;
@@ -80,10 +82,35 @@ pub(crate) enum Walk<'h> {
     Exhausted { leftmost: ClientAddr, hop: u16 },
 }
 
-/// Header-name facts gathered in one pass.
-struct Names {
-    xff_lines: usize,
-    forwarded_lines: usize,
+/// What the walk carries from entry to entry.
+#[derive(Default)]
+struct WalkState {
+    /// The hop index of the last entry seen.
+    hop: u16,
+    /// The last entry skipped as trusted, with its hop.
+    leftmost: Option<(ClientAddr, u16)>,
+}
+
+impl WalkState {
+    /// The walk ran out of entries.
+    #[inline(always)]
+    fn finish<'h>(self) -> Walk<'h> {
+        match self.leftmost {
+            Some((leftmost, hop)) => Walk::Exhausted { leftmost, hop },
+            None => Walk::Absent,
+        }
+    }
+}
+
+/// More entries than a hop index can count.
+#[cold]
+fn too_many(hop: u16, raw: &[u8]) -> Walk<'_> {
+    Walk::Stop {
+        fallback: Fallback::MalformedEntry,
+        error: Some(EntryErrorKind::TooManyEntries),
+        hop,
+        raw,
+    }
 }
 
 impl Resolver {
@@ -92,8 +119,8 @@ impl Resolver {
         req: &Request<'_>,
         t: &mut T,
     ) -> Result<Decision, Rejection> {
-        let mut spoof = SpoofSignals::NONE;
-        let names = self.scan_names(req.headers, &mut spoof);
+        let names = self.names.scan(req.headers);
+        let mut spoof = names.spoof;
         let peer = req.peer;
 
         match peer_trust(self, req) {
@@ -108,7 +135,7 @@ impl Resolver {
             )),
             PeerTrust::No => {
                 t.note(format_args!("peer {} is not trusted: forwarding headers are ignored", peer.0));
-                if self.has_forwarding_headers(req.headers) {
+                if names.forwarding {
                     spoof.insert(Spoof::UntrustedForwardingHeaders);
                     let action = self.policy.actions.untrusted_headers;
                     t.note(format_args!(
@@ -136,15 +163,25 @@ impl Resolver {
             let (source, walk) = match spec {
                 SourceSpec::XForwardedFor => (
                     Source::XForwardedFor,
-                    self.walk(
-                        xff::entries_rev(lines_rev(req.headers, "x-forwarded-for")),
-                        t,
-                    ),
+                    match names.xff.last(req.headers) {
+                        // The last line is known from the scan; only earlier ones are looked for again.
+                        Some(last) => self.walk_xff(
+                            xff::entries_rev_after(
+                                last,
+                                lines_rev(names.xff.before_last(req.headers), "x-forwarded-for"),
+                            ),
+                            t,
+                        ),
+                        None => Walk::Absent,
+                    },
                 ),
                 SourceSpec::Forwarded => (
                     Source::Forwarded,
                     self.walk(
-                        rfc7239::elements_rev(lines_rev(req.headers, "forwarded")),
+                        rfc7239::elements_rev(lines_rev(
+                            names.forwarded.within(req.headers),
+                            "forwarded",
+                        )),
                         t,
                     ),
                 ),
@@ -169,7 +206,7 @@ impl Resolver {
                 t.note(format_args!("source {source}: absent"));
                 continue;
             }
-            if names.xff_lines > 0 && names.forwarded_lines > 0 {
+            if names.xff.count > 0 && names.forwarded.count > 0 {
                 self.compare_xff_forwarded(req, &source, &walk, &mut spoof);
             }
             return self.conclude(peer, source, walk, spoof, t);
@@ -184,71 +221,129 @@ impl Resolver {
         I: Iterator<Item = Entry<'h>>,
         T: Tracer,
     {
-        let mut hop: u16 = 0;
-        let mut leftmost = None;
+        let mut state = WalkState::default();
         for e in entries {
-            let Some(next) = hop.checked_add(1) else {
-                return Walk::Stop {
-                    fallback: Fallback::MalformedEntry,
-                    error: Some(EntryErrorKind::TooManyEntries),
+            if let Some(end) = self.step(&mut state, e, t) {
+                return end;
+            }
+        }
+        state.finish()
+    }
+
+    /// [`Resolver::walk`] over `X-Forwarded-For`, with plain dotted quads (nearly every entry) kept as bare IPv4
+    /// addresses from parse to range check; any other entry takes the general step. Same result as
+    /// `walk(entries)`.
+    #[inline]
+    fn walk_xff<'h, L, T>(&self, mut entries: xff::EntriesRev<'h, L>, t: &mut T) -> Walk<'h>
+    where
+        L: Iterator<Item = &'h [u8]>,
+        T: Tracer,
+    {
+        let mut state = WalkState::default();
+        loop {
+            if let Some((ip, raw)) = entries.next_plain_v4() {
+                let Some(hop) = state.hop.checked_add(1) else {
+                    return too_many(state.hop, raw);
+                };
+                state.hop = hop;
+                let skip = match self.mode {
+                    Mode::Cidr => self.policy.trust.proxies.contains_v4(ip),
+                    Mode::Hops { n, .. } => hop < n,
+                };
+                let addr = ClientAddr {
+                    ip: IpAddr::V4(ip),
+                    port: None,
+                };
+                if !skip {
+                    if T::ENABLED {
+                        t.note(format_args!("hop {hop} {}: client", Escaped(trim_ows(raw))));
+                    }
+                    return Walk::Client { addr, hop };
+                }
+                if T::ENABLED {
+                    self.note_skipped(hop, raw, t);
+                }
+                state.leftmost = Some((addr, hop));
+                continue;
+            }
+            let Some(e) = entries.next() else {
+                return state.finish();
+            };
+            if let Some(end) = self.step(&mut state, e, t) {
+                return end;
+            }
+        }
+    }
+
+    /// One entry of the walk: `Some` when the walk ends here.
+    #[inline(always)]
+    fn step<'h, T: Tracer>(
+        &self,
+        state: &mut WalkState,
+        e: Entry<'h>,
+        t: &mut T,
+    ) -> Option<Walk<'h>> {
+        let Some(hop) = state.hop.checked_add(1) else {
+            return Some(too_many(state.hop, e.raw));
+        };
+        state.hop = hop;
+        let raw = Escaped(trim_ows(e.raw));
+        let addr = match e.node {
+            Ok(Node::Addr(a)) => a,
+            Ok(Node::Unknown) => {
+                t.note(format_args!("hop {hop} {raw}: unknown, the walk stops"));
+                return Some(Walk::Stop {
+                    fallback: Fallback::UnknownEntry,
+                    error: None,
                     hop,
                     raw: e.raw,
-                };
-            };
-            hop = next;
-            let raw = Escaped(trim_ows(e.raw));
-            let addr = match e.node {
-                Ok(Node::Addr(a)) => a,
-                Ok(Node::Unknown) => {
-                    t.note(format_args!("hop {hop} {raw}: unknown, the walk stops"));
-                    return Walk::Stop {
-                        fallback: Fallback::UnknownEntry,
-                        error: None,
-                        hop,
-                        raw: e.raw,
-                    };
-                }
-                Ok(Node::Obfuscated) => {
-                    t.note(format_args!("hop {hop} {raw}: obfuscated, the walk stops"));
-                    return Walk::Stop {
-                        fallback: Fallback::ObfuscatedEntry,
-                        error: None,
-                        hop,
-                        raw: e.raw,
-                    };
-                }
-                Err(kind) => {
-                    t.note(format_args!("hop {hop} {raw}: {kind}, the walk stops"));
-                    return Walk::Stop {
-                        fallback: Fallback::MalformedEntry,
-                        error: Some(kind),
-                        hop,
-                        raw: e.raw,
-                    };
-                }
-            };
-            let skip = match self.mode {
-                Mode::Cidr => self.policy.trust.proxies.contains(addr.ip),
-                Mode::Hops { n, .. } => hop < n,
-            };
-            if !skip {
-                t.note(format_args!("hop {hop} {raw}: client"));
-                return Walk::Client { addr, hop };
+                });
             }
-            match self.mode {
-                Mode::Cidr => t.note(format_args!(
-                    "hop {hop} {raw}: trusted proxy (trust.proxies), skipped"
-                )),
-                Mode::Hops { n, .. } => t.note(format_args!(
-                    "hop {hop} {raw}: trusted hop {hop} of {} (trust.hops = {n}), skipped",
-                    n.saturating_sub(1)
-                )),
+            Ok(Node::Obfuscated) => {
+                t.note(format_args!("hop {hop} {raw}: obfuscated, the walk stops"));
+                return Some(Walk::Stop {
+                    fallback: Fallback::ObfuscatedEntry,
+                    error: None,
+                    hop,
+                    raw: e.raw,
+                });
             }
-            leftmost = Some((addr, hop));
+            Err(kind) => {
+                t.note(format_args!("hop {hop} {raw}: {kind}, the walk stops"));
+                return Some(Walk::Stop {
+                    fallback: Fallback::MalformedEntry,
+                    error: Some(kind),
+                    hop,
+                    raw: e.raw,
+                });
+            }
+        };
+        let skip = match self.mode {
+            Mode::Cidr => self.policy.trust.proxies.contains(addr.ip),
+            Mode::Hops { n, .. } => hop < n,
+        };
+        if !skip {
+            t.note(format_args!("hop {hop} {raw}: client"));
+            return Some(Walk::Client { addr, hop });
         }
-        match leftmost {
-            Some((leftmost, hop)) => Walk::Exhausted { leftmost, hop },
-            None => Walk::Absent,
+        if T::ENABLED {
+            self.note_skipped(hop, e.raw, t);
+        }
+        state.leftmost = Some((addr, hop));
+        None
+    }
+
+    #[cold]
+    fn note_skipped<T: Tracer>(&self, hop: u16, raw: &[u8], t: &mut T) {
+        let raw = Escaped(trim_ows(raw));
+        match self.mode {
+            Mode::Cidr => t.note(format_args!(
+                "hop {hop} {raw}: trusted proxy (trust.proxies), skipped"
+            )),
+            Mode::Hops { n, .. } => t.note(format_args!(
+                "hop {hop} {raw}: trusted hop {hop} of {} (trust.hops = {n}), skipped",
+                n.saturating_sub(1)
+            )),
         }
     }
 
@@ -380,64 +475,28 @@ impl Resolver {
         }
     }
 
-    fn scan_names(&self, headers: &[(&[u8], &[u8])], spoof: &mut SpoofSignals) -> Names {
-        let mut names = Names {
-            xff_lines: 0,
-            forwarded_lines: 0,
-        };
-        for (name, _) in headers {
-            if name_is(name, "x-forwarded-for") {
-                names.xff_lines += 1;
-            } else if name_is(name, "forwarded") {
-                names.forwarded_lines += 1;
-            } else if has_underscore(name) && self.is_variant(name) {
-                spoof.insert(Spoof::HeaderNameVariant);
-            }
-        }
-        if names.xff_lines > 1 {
-            spoof.insert(Spoof::MultipleXffLines);
-        }
-        if names.forwarded_lines > 1 {
-            spoof.insert(Spoof::MultipleForwardedLines);
-        }
-        names
-    }
-
     /// Whether `name` is a `_` look-alike of any client-IP header: the well-known ones, the configured sources and
     /// the configured client header.
     pub(crate) fn is_variant(&self, name: &[u8]) -> bool {
-        self.forwarding_names().any(|n| name_is_variant(name, n))
+        self.names.is_variant(name)
     }
 
     /// Whether `name` is exactly a client-IP header (any case).
     pub(crate) fn is_forwarding(&self, name: &[u8]) -> bool {
-        self.forwarding_names().any(|n| name_is(name, n))
+        self.names.is_forwarding(name)
     }
 
     /// Every client-IP header name this policy knows, lowercase; may repeat.
-    pub(crate) fn forwarding_names(&self) -> impl Iterator<Item = &str> {
-        let configured = self
-            .policy
-            .sources
-            .as_slice()
+    pub(super) fn forwarding_names(policy: &Policy) -> impl Iterator<Item = &str> {
+        let configured = policy.sources.as_slice().iter().filter_map(|s| match s {
+            SourceSpec::Header(h) => Some(h.as_str()),
+            SourceSpec::XForwardedFor | SourceSpec::Forwarded => None,
+        });
+        SPOOFABLE_HEADERS
             .iter()
-            .filter_map(|s| match s {
-                SourceSpec::Header(h) => Some(h.as_str()),
-                SourceSpec::XForwardedFor | SourceSpec::Forwarded => None,
-            });
-        SPOOFABLE_HEADERS.iter().copied().chain(configured).chain(
-            self.policy
-                .rewrite
-                .client_header
-                .as_ref()
-                .map(|h| h.as_str()),
-        )
-    }
-
-    fn has_forwarding_headers(&self, headers: &[(&[u8], &[u8])]) -> bool {
-        headers.iter().any(|(name, _)| {
-            self.is_forwarding(name) || (has_underscore(name) && self.is_variant(name))
-        })
+            .copied()
+            .chain(configured)
+            .chain(policy.rewrite.client_header.as_ref().map(|h| h.as_str()))
     }
 
     fn compare_xff_forwarded(

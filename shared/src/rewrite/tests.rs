@@ -105,3 +105,52 @@ fn canonical_chain_comes_from_the_deciding_source() {
         ]
     );
 }
+
+fn any_ip() -> impl proptest::strategy::Strategy<Value = IpAddr> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<u32>().prop_map(|b| IpAddr::from(std::net::Ipv4Addr::from(b))),
+        any::<u128>().prop_map(|b| IpAddr::from(std::net::Ipv6Addr::from(b))),
+        Just("2001:db8::1".parse().expect("test address")),
+    ]
+}
+
+proptest::proptest! {
+    /// The plan's own renderers write what the forwarded modules' `core::fmt` renderers write.
+    #[test]
+    fn rendered_chains_match_the_header_renderers(
+        ips in proptest::collection::vec(any_ip(), 0..6),
+    ) {
+        proptest::prop_assert_eq!(rendered(&ips, MAX_IP_TEXT_LEN, push_ip), xff::render(ips.clone()));
+        proptest::prop_assert_eq!(rendered(&ips, MAX_FOR_LEN, push_for), rfc7239::render(ips.clone()));
+        for &ip in &ips {
+            let mut one = String::new();
+            push_for(&mut one, ip);
+            proptest::prop_assert!(one.len() <= MAX_FOR_LEN);
+        }
+    }
+}
+
+#[test]
+fn appended_list_keeps_lines_verbatim_and_replaces_only_invalid_utf8() {
+    let h: &[(&[u8], &[u8])] = &[
+        (b"X-Forwarded-For", b" 1.2.3.4, \xffbad "),
+        (b"host", b"a"),
+        (b"x-forwarded-for", b" , "),
+        (b"x-forwarded-for", b"5.6.7.8"),
+    ];
+    let peer: IpAddr = "10.0.0.1".parse().expect("ip");
+    assert_eq!(
+        appended(h, "x-forwarded-for", false, peer, push_ip),
+        "1.2.3.4, \u{fffd}bad, 5.6.7.8, 10.0.0.1"
+    );
+    assert_eq!(
+        appended(h, "x-forwarded-for", true, peer, push_ip),
+        "10.0.0.1"
+    );
+    let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+    assert_eq!(
+        appended(&[], "forwarded", false, v6, push_for),
+        "for=\"[2001:db8::1]\""
+    );
+}

@@ -34,6 +34,25 @@ fn tcp6_and_unknown() {
         d.header.source(),
         Some("[2001:db8::1]:0".parse().expect("addr"))
     );
+    assert_eq!(
+        d.header.destination(),
+        Some("[::1]:65535".parse().expect("addr"))
+    );
+    // TCP6 endpoints are read from the line on access; two spellings of one address are one endpoint.
+    let a = ok(b"PROXY TCP6 ::ffff:1.2.3.4 0::1 80 443\r\n");
+    let b = ok(b"PROXY TCP6 ::FFFF:102:304 ::1 80 443\r\n");
+    assert_eq!(a.header, b.header);
+    assert_eq!(
+        a.header.addresses(),
+        Addresses::Inet {
+            source: "[::ffff:1.2.3.4]:80".parse().expect("addr"),
+            destination: "[::1]:443".parse().expect("addr"),
+        }
+    );
+    assert_ne!(
+        a.header,
+        ok(b"PROXY TCP6 ::ffff:1.2.3.4 ::1 80 444\r\n").header
+    );
     let d = ok(b"PROXY UNKNOWN\r\n");
     assert_eq!(
         (d.consumed, d.header.addresses()),
