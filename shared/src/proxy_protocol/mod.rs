@@ -107,27 +107,19 @@ impl<'a> Header<'a> {
     /// The proxied endpoints. [`Addresses::Unspecified`] for v1 `UNKNOWN`, v2 `AF_UNSPEC`
     /// and every v2 LOCAL header: in those cases the receiver uses the real endpoints.
     ///
-    /// Returned by value and built on request (UNIX paths are copied here, not when decoding).
+    /// Returned by value (UNIX paths are copied here, not when decoding).
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
             Endpoints::Unspecified => Addresses::Unspecified,
-            Endpoints::V1Text(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
-                let (source, destination) =
-                    self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
-                Addresses::Inet {
-                    source,
-                    destination,
-                }
-            }
+            Endpoints::Inet(source, destination) => Addresses::Inet {
+                source,
+                destination,
+            },
             Endpoints::Unix(paths) => {
-                let (source, destination) = paths
-                    .split_first_chunk::<108>()
-                    .map_or(([0; 108], [0; 108]), |(s, d)| {
-                        (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
-                    });
+                let (source, destination) = unix_paths(paths);
                 Addresses::Unix {
-                    source,
-                    destination,
+                    source: *source,
+                    destination: *destination,
                 }
             }
         }
@@ -136,21 +128,19 @@ impl<'a> Header<'a> {
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(source, _)| source);
+        match self.endpoints {
+            Endpoints::Inet(source, _) => Some(source),
+            Endpoints::Unspecified | Endpoints::Unix(_) => None,
         }
-        self.endpoints.inet_fixed().map(|(source, _)| source)
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(_, destination)| destination);
+        match self.endpoints {
+            Endpoints::Inet(_, destination) => Some(destination),
+            Endpoints::Unspecified | Endpoints::Unix(_) => None,
         }
-        self.endpoints
-            .inet_fixed()
-            .map(|(_, destination)| destination)
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -185,62 +175,29 @@ impl core::fmt::Debug for Header<'_> {
     }
 }
 
-/// Only reached for impossible layouts; keeps the accessors free of panics.
-const UNSPECIFIED: SocketAddr =
-    SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
-
-/// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
-/// endpoints in their wire layout (source address, destination address, source port,
-/// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
-#[derive(Debug, Clone, Copy)]
+/// What [`Header`] stores: IP endpoints already as socket addresses (built once while
+/// decoding, so the accessors are a copy and v1 text is read only once), or the two UNIX paths
+/// borrowed from the input (copying 216 bytes into every header would make the common IP
+/// result several times bigger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoints<'a> {
     Unspecified,
-    /// A v1 line's validated `src dst sport dport` text, read again on access.
-    V1Text(&'a [u8]),
-    Wire4(&'a [u8; 12]),
-    Wire6(&'a [u8; 36]),
+    Inet(SocketAddr, SocketAddr),
     Unix(&'a [u8; 216]),
 }
 
-impl PartialEq for Endpoints<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            // Two spellings of one IPv6 address (`::1`, `0::1`) are the same endpoint.
-            (Self::V1Text(_), Self::V1Text(_)) => self.inet() == other.inet(),
-            (Self::Unspecified, Self::Unspecified) => true,
-            (Self::Wire4(a), Self::Wire4(b)) => a == b,
-            (Self::Wire6(a), Self::Wire6(b)) => a == b,
-            (Self::Unix(a), Self::Unix(b)) => a == b,
-            _ => false,
-        }
-    }
+/// The source and destination `sun_path`s of a v2 `AF_UNIX` address block.
+fn unix_paths(paths: &[u8; 216]) -> (&[u8; 108], &[u8; 108]) {
+    let (source, destination) = paths.split_first_chunk::<108>().unwrap_or((&[0; 108], &[]));
+    (source, destination.try_into().unwrap_or(&[0; 108]))
 }
 
-impl Eq for Endpoints<'_> {}
-
-impl Endpoints<'_> {
-    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::V1Text(text) => v1::inet_fields(text),
-            _ => self.inet_fixed(),
-        }
-    }
-
-    /// [`Endpoints::inet`] for the v2 layouts, held in the header (all but v1 text).
-    #[inline]
-    fn inet_fixed(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::Wire4(wire) => Some(inet4(wire)),
-            Self::Wire6(wire) => inet6(wire),
-            Self::V1Text(_) | Self::Unspecified | Self::Unix(_) => None,
-        }
-    }
-}
-
-#[inline]
-fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
+/// A v2 `AF_INET` address block: source address, destination address, source port,
+/// destination port, all big-endian.
+#[inline(always)]
+fn inet4(wire: &[u8; 12]) -> Endpoints<'static> {
     let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
-    (
+    Endpoints::Inet(
         SocketAddr::new(
             core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
             u16::from_be_bytes([sp0, sp1]),
@@ -252,13 +209,13 @@ fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
     )
 }
 
-#[inline]
-fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
-    let (addrs, ports) = wire.split_first_chunk::<32>()?;
-    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
-    let (s, d) = addrs.split_first_chunk::<16>()?;
-    let d: &[u8; 16] = d.try_into().ok()?;
-    Some((
+/// A v2 `AF_INET6` address block, laid out like [`inet4`]'s.
+#[inline(always)]
+fn inet6(wire: &[u8; 36]) -> Endpoints<'static> {
+    let (s, rest) = wire.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
+    let (d, ports) = rest.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
+    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>().unwrap_or(&[0; 4]);
+    Endpoints::Inet(
         SocketAddr::new(
             core::net::Ipv6Addr::from(*s).into(),
             u16::from_be_bytes([sp0, sp1]),
@@ -267,7 +224,7 @@ fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
             core::net::Ipv6Addr::from(*d).into(),
             u16::from_be_bytes([dp0, dp1]),
         ),
-    ))
+    )
 }
 
 /// The PROXY protocol version of a header.

@@ -10,6 +10,7 @@ use super::crc32c::Crc32c;
 use super::tlv::tlv_type;
 use super::{
     Command, DecodeError, Decoded, Endpoints, Excerpt, Header, Transport, V2_SIGNATURE, Version,
+    inet4, inet6,
 };
 use crate::cursor::Cursor;
 
@@ -42,10 +43,10 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     {
         let parsed = if fam == 0x11 {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (Endpoints::Wire4(block), tlvs, INET_LEN))
+                .map(|(block, tlvs)| (inet4(block), tlvs, INET_LEN))
         } else {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (Endpoints::Wire6(block), tlvs, INET6_LEN))
+                .map(|(block, tlvs)| (inet6(block), tlvs, INET6_LEN))
         };
         if let Some((endpoints, tlvs, required)) = parsed {
             if !tlvs.is_empty() {
@@ -226,14 +227,14 @@ fn family_transport(byte: u8) -> Result<(Family, Transport), DecodeError> {
     Ok((family, transport))
 }
 
-/// Takes the address block in its wire layout; its length was checked against the family, so
+/// Reads the address block; its length was checked against the family, so
 /// every read succeeds (the `Unspecified` fallbacks are unreachable but keep it panic-free).
 #[inline(always)]
 fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
     match family {
         Family::Unspec => None,
-        Family::Inet => block.first_chunk().map(Endpoints::Wire4),
-        Family::Inet6 => block.first_chunk().map(Endpoints::Wire6),
+        Family::Inet => block.first_chunk().map(inet4),
+        Family::Inet6 => block.first_chunk().map(inet6),
         Family::Unix => block.first_chunk().map(Endpoints::Unix),
     }
     .unwrap_or(Endpoints::Unspecified)
