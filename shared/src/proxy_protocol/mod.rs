@@ -110,37 +110,37 @@ impl<'a> Header<'a> {
     /// Returned by value (UNIX paths are copied here, not when decoding).
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
-            Endpoints::Unspecified => Addresses::Unspecified,
-            Endpoints::Inet(source, destination) => Addresses::Inet {
+            Endpoints {
+                source: Some(source),
+                destination: Some(destination),
+                ..
+            } => Addresses::Inet {
                 source,
                 destination,
             },
-            Endpoints::Unix(paths) => {
+            Endpoints {
+                unix: Some(paths), ..
+            } => {
                 let (source, destination) = unix_paths(paths);
                 Addresses::Unix {
                     source: *source,
                     destination: *destination,
                 }
             }
+            _ => Addresses::Unspecified,
         }
     }
 
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        match self.endpoints {
-            Endpoints::Inet(source, _) => Some(source),
-            Endpoints::Unspecified | Endpoints::Unix(_) => None,
-        }
+        self.endpoints.source
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        match self.endpoints {
-            Endpoints::Inet(_, destination) => Some(destination),
-            Endpoints::Unspecified | Endpoints::Unix(_) => None,
-        }
+        self.endpoints.destination
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -176,14 +176,41 @@ impl core::fmt::Debug for Header<'_> {
 }
 
 /// What [`Header`] stores: IP endpoints already as socket addresses (built once while
-/// decoding, so the accessors are a copy and v1 text is read only once), or the two UNIX paths
-/// borrowed from the input (copying 216 bytes into every header would make the common IP
-/// result several times bigger).
+/// decoding, so the accessors are a field read and v1 text is read only once), or the two UNIX
+/// paths borrowed from the input (copying 216 bytes into every header would make the common IP
+/// result several times bigger). Kept as plain fields rather than an enum so that
+/// [`Header::source`] and [`Header::destination`] are copies without a branch on the kind.
+/// The decoder only builds the three shapes of the constructors below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoints<'a> {
-    Unspecified,
-    Inet(SocketAddr, SocketAddr),
-    Unix(&'a [u8; 216]),
+struct Endpoints<'a> {
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    unix: Option<&'a [u8; 216]>,
+}
+
+impl<'a> Endpoints<'a> {
+    const UNSPECIFIED: Self = Self {
+        source: None,
+        destination: None,
+        unix: None,
+    };
+
+    #[inline(always)]
+    const fn inet(source: SocketAddr, destination: SocketAddr) -> Self {
+        Self {
+            source: Some(source),
+            destination: Some(destination),
+            unix: None,
+        }
+    }
+
+    fn unix(paths: &'a [u8; 216]) -> Self {
+        Self {
+            source: None,
+            destination: None,
+            unix: Some(paths),
+        }
+    }
 }
 
 /// The source and destination `sun_path`s of a v2 `AF_UNIX` address block.
@@ -197,7 +224,7 @@ fn unix_paths(paths: &[u8; 216]) -> (&[u8; 108], &[u8; 108]) {
 #[inline(always)]
 fn inet4(wire: &[u8; 12]) -> Endpoints<'static> {
     let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
-    Endpoints::Inet(
+    Endpoints::inet(
         SocketAddr::new(
             core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
             u16::from_be_bytes([sp0, sp1]),
@@ -215,7 +242,7 @@ fn inet6(wire: &[u8; 36]) -> Endpoints<'static> {
     let (s, rest) = wire.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
     let (d, ports) = rest.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
     let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>().unwrap_or(&[0; 4]);
-    Endpoints::Inet(
+    Endpoints::inet(
         SocketAddr::new(
             core::net::Ipv6Addr::from(*s).into(),
             u16::from_be_bytes([sp0, sp1]),

@@ -95,7 +95,7 @@ fn parse_line<'a>(c: &mut Cursor<'a>) -> Result<(Transport, Endpoints<'a>, usize
     let source_port = port(c, End::Space)?;
     let destination_port = port(c, End::Cr)?;
     literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
-    let endpoints = Endpoints::Inet(
+    let endpoints = Endpoints::inet(
         SocketAddr::new(source, source_port),
         SocketAddr::new(destination, destination_port),
     );
@@ -114,7 +114,7 @@ fn skip_unknown(
             End::Cr => {
                 c.take(1).ok_or(Fail::Short)?;
                 literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
-                return Ok((Transport::Unspec, Endpoints::Unspecified, c.position()));
+                return Ok((Transport::Unspec, Endpoints::UNSPECIFIED, c.position()));
             }
             End::Space => {
                 c.take(1).ok_or(Fail::Short)?;

@@ -41,18 +41,23 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         && let length = usize::from(u16::from_be_bytes([len_hi, len_lo]))
         && let Some(body) = rest.get(..length)
     {
+        // The TLV check (a call) comes before the addresses are built, so they need not be kept across it.
         let parsed = if fam == 0x11 {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (inet4(block), tlvs, INET_LEN))
+                .map(|(block, tlvs)| (Block::Inet(block), tlvs, INET_LEN))
         } else {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (inet6(block), tlvs, INET6_LEN))
+                .map(|(block, tlvs)| (Block::Inet6(block), tlvs, INET6_LEN))
         };
-        if let Some((endpoints, tlvs, required)) = parsed {
+        if let Some((block, tlvs, required)) = parsed {
             if !tlvs.is_empty() {
                 let header = buf.get(..FIXED_LEN + length).unwrap_or_default();
                 check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
             }
+            let endpoints = match block {
+                Block::Inet(wire) => inet4(wire),
+                Block::Inet6(wire) => inet6(wire),
+            };
             return Ok(Decoded {
                 header: Header {
                     version: Version::V2,
@@ -66,6 +71,12 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         }
     }
     decode_v2_general(buf)
+}
+
+/// The fast path's address block, before it is read.
+enum Block<'a> {
+    Inet(&'a [u8; 12]),
+    Inet6(&'a [u8; 36]),
 }
 
 /// Every v2 header: checks the fixed part byte by byte, then the length against the family, then the TLVs.
@@ -114,7 +125,7 @@ fn decode_v2_general(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         .unwrap_or_default();
     let endpoints = match command {
         // LOCAL: the spec says to discard the address block and use the real endpoints.
-        Command::Local => Endpoints::Unspecified,
+        Command::Local => Endpoints::UNSPECIFIED,
         Command::Proxy => read_endpoints(block, family),
     };
     if !tlvs.is_empty() {
@@ -235,9 +246,9 @@ fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
         Family::Unspec => None,
         Family::Inet => block.first_chunk().map(inet4),
         Family::Inet6 => block.first_chunk().map(inet6),
-        Family::Unix => block.first_chunk().map(Endpoints::Unix),
+        Family::Unix => block.first_chunk().map(Endpoints::unix),
     }
-    .unwrap_or(Endpoints::Unspecified)
+    .unwrap_or(Endpoints::UNSPECIFIED)
 }
 
 /// Walks the TLV framing, enforces the UNIQUE_ID cap and verifies a CRC32C if present.
