@@ -244,11 +244,11 @@ fn inet6(wire: &[u8; 36]) -> Endpoints<'static> {
     let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>().unwrap_or(&[0; 4]);
     Endpoints::inet(
         SocketAddr::new(
-            core::net::Ipv6Addr::from(*s).into(),
+            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*s)).into(),
             u16::from_be_bytes([sp0, sp1]),
         ),
         SocketAddr::new(
-            core::net::Ipv6Addr::from(*d).into(),
+            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*d)).into(),
             u16::from_be_bytes([dp0, dp1]),
         ),
     )
