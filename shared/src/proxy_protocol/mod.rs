@@ -19,10 +19,11 @@
 //!   length must still cover its family's address block, or where the TLVs start would be a
 //!   guess; `AF_INET`/`AF_INET6` with the `UNSPEC` transport is refused for the same reason.
 //!
-//! [`Header`] is `Copy` and borrows its TLVs and UNIX paths from the input. IP endpoints (v1
-//! and v2) become [`SocketAddr`]s once, while decoding, so [`Header::source`] and
-//! [`Header::destination`] are plain field reads; nothing else address-sized is copied (a v2
-//! `AF_UNIX` block is 216 bytes and stays borrowed until [`Header::addresses`] is called).
+//! [`Header`] is small and `Copy`, and borrows everything from the input: v2 IP endpoints stay
+//! in their wire layout and become [`SocketAddr`]s on access ([`Header::source`],
+//! [`Header::addresses`]); a v1 line's address fields are validated when decoding and read
+//! again on access; TLVs and UNIX paths are borrowed as they are. Nothing address-sized is
+//! copied into the result, so the common v2 decode returns a few words.
 //!
 //! # Encoding
 //! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
@@ -70,8 +71,9 @@ pub struct Decoded<'a> {
 
 /// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
 ///
-/// IP endpoints are held as socket addresses, built while decoding; UNIX paths are borrowed
-/// and copied only by [`Header::addresses`].
+/// Small and cheap to return: v2 IP endpoints are borrowed in their 12- or 36-byte wire layout
+/// and turned into [`SocketAddr`]s by the accessors; v1 address fields and UNIX paths are
+/// borrowed too.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     version: Version,
@@ -105,40 +107,50 @@ impl<'a> Header<'a> {
     /// The proxied endpoints. [`Addresses::Unspecified`] for v1 `UNKNOWN`, v2 `AF_UNSPEC`
     /// and every v2 LOCAL header: in those cases the receiver uses the real endpoints.
     ///
-    /// Returned by value (UNIX paths are copied here, not when decoding).
+    /// Returned by value and built on request (UNIX paths are copied here, not when decoding).
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
-            Endpoints {
-                source: Some(source),
-                destination: Some(destination),
-                ..
-            } => Addresses::Inet {
-                source,
-                destination,
-            },
-            Endpoints {
-                unix: Some(paths), ..
-            } => {
-                let (source, destination) = unix_paths(paths);
-                Addresses::Unix {
-                    source: *source,
-                    destination: *destination,
+            Endpoints::Unspecified => Addresses::Unspecified,
+            Endpoints::V1Text(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+                let (source, destination) =
+                    self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
+                Addresses::Inet {
+                    source,
+                    destination,
                 }
             }
-            _ => Addresses::Unspecified,
+            Endpoints::Unix(paths) => {
+                let (source, destination) = paths
+                    .split_first_chunk::<108>()
+                    .map_or(([0; 108], [0; 108]), |(s, d)| {
+                        (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
+                    });
+                Addresses::Unix {
+                    source,
+                    destination,
+                }
+            }
         }
     }
 
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        self.endpoints.source
+        if let Endpoints::V1Text(text) = self.endpoints {
+            return v1::inet_fields(text).map(|(source, _)| source);
+        }
+        self.endpoints.inet_fixed().map(|(source, _)| source)
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        self.endpoints.destination
+        if let Endpoints::V1Text(text) = self.endpoints {
+            return v1::inet_fields(text).map(|(_, destination)| destination);
+        }
+        self.endpoints
+            .inet_fixed()
+            .map(|(_, destination)| destination)
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -173,56 +185,62 @@ impl core::fmt::Debug for Header<'_> {
     }
 }
 
-/// What [`Header`] stores: IP endpoints already as socket addresses (built once while
-/// decoding, so the accessors are a field read and v1 text is read only once), or the two UNIX
-/// paths borrowed from the input (copying 216 bytes into every header would make the common IP
-/// result several times bigger). Kept as plain fields rather than an enum so that
-/// [`Header::source`] and [`Header::destination`] are copies without a branch on the kind.
-/// The decoder only builds the three shapes of the constructors below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Endpoints<'a> {
-    source: Option<SocketAddr>,
-    destination: Option<SocketAddr>,
-    unix: Option<&'a [u8; 216]>,
+/// Only reached for impossible layouts; keeps the accessors free of panics.
+const UNSPECIFIED: SocketAddr =
+    SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
+/// endpoints in their wire layout (source address, destination address, source port,
+/// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
+#[derive(Debug, Clone, Copy)]
+enum Endpoints<'a> {
+    Unspecified,
+    /// A v1 line's validated `src dst sport dport` text, read again on access.
+    V1Text(&'a [u8]),
+    Wire4(&'a [u8; 12]),
+    Wire6(&'a [u8; 36]),
+    Unix(&'a [u8; 216]),
 }
 
-impl<'a> Endpoints<'a> {
-    const UNSPECIFIED: Self = Self {
-        source: None,
-        destination: None,
-        unix: None,
-    };
-
-    #[inline(always)]
-    const fn inet(source: SocketAddr, destination: SocketAddr) -> Self {
-        Self {
-            source: Some(source),
-            destination: Some(destination),
-            unix: None,
-        }
-    }
-
-    fn unix(paths: &'a [u8; 216]) -> Self {
-        Self {
-            source: None,
-            destination: None,
-            unix: Some(paths),
+impl PartialEq for Endpoints<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Two spellings of one IPv6 address (`::1`, `0::1`) are the same endpoint.
+            (Self::V1Text(_), Self::V1Text(_)) => self.inet() == other.inet(),
+            (Self::Unspecified, Self::Unspecified) => true,
+            (Self::Wire4(a), Self::Wire4(b)) => a == b,
+            (Self::Wire6(a), Self::Wire6(b)) => a == b,
+            (Self::Unix(a), Self::Unix(b)) => a == b,
+            _ => false,
         }
     }
 }
 
-/// The source and destination `sun_path`s of a v2 `AF_UNIX` address block.
-fn unix_paths(paths: &[u8; 216]) -> (&[u8; 108], &[u8; 108]) {
-    let (source, destination) = paths.split_first_chunk::<108>().unwrap_or((&[0; 108], &[]));
-    (source, destination.try_into().unwrap_or(&[0; 108]))
+impl Eq for Endpoints<'_> {}
+
+impl Endpoints<'_> {
+    fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Self::V1Text(text) => v1::inet_fields(text),
+            _ => self.inet_fixed(),
+        }
+    }
+
+    /// [`Endpoints::inet`] for the v2 layouts, held in the header (all but v1 text).
+    #[inline]
+    fn inet_fixed(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Self::Wire4(wire) => Some(inet4(wire)),
+            Self::Wire6(wire) => inet6(wire),
+            Self::V1Text(_) | Self::Unspecified | Self::Unix(_) => None,
+        }
+    }
 }
 
-/// A v2 `AF_INET` address block: source address, destination address, source port,
-/// destination port, all big-endian.
-#[inline(always)]
-fn inet4(wire: &[u8; 12]) -> Endpoints<'static> {
+#[inline]
+fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
     let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
-    Endpoints::inet(
+    (
         SocketAddr::new(
             core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
             u16::from_be_bytes([sp0, sp1]),
@@ -234,15 +252,16 @@ fn inet4(wire: &[u8; 12]) -> Endpoints<'static> {
     )
 }
 
-/// A v2 `AF_INET6` address block, laid out like [`inet4`]'s.
-#[inline(always)]
-fn inet6(wire: &[u8; 36]) -> Endpoints<'static> {
-    let (s, rest) = wire.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
-    let (d, ports) = rest.split_first_chunk::<16>().unwrap_or((&[0; 16], &[]));
-    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>().unwrap_or(&[0; 4]);
+#[inline]
+fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
+    let (addrs, ports) = wire.split_first_chunk::<32>()?;
+    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
+    let (s, d) = addrs.split_first_chunk::<16>()?;
+    let d: &[u8; 16] = d.try_into().ok()?;
     // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves each address as
-    // two words instead of splitting it around `SocketAddr`'s field offsets (8 fewer instructions per decode).
-    Endpoints::inet(
+    // two words instead of splitting it around `SocketAddr`'s field offsets (125 -> 98 instructions per decode
+    // and read of both addresses, measured in BENCHMARKS.md).
+    Some((
         SocketAddr::new(
             core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*s)).into(),
             u16::from_be_bytes([sp0, sp1]),
@@ -251,7 +270,7 @@ fn inet6(wire: &[u8; 36]) -> Endpoints<'static> {
             core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*d)).into(),
             u16::from_be_bytes([dp0, dp1]),
         ),
-    )
+    ))
 }
 
 /// The PROXY protocol version of a header.

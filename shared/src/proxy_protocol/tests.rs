@@ -276,7 +276,7 @@ proptest! {
             walk(&d.header);
         }
         walk(&Header { version: Version::V2, command: Command::Proxy, transport: Transport::Unspec,
-                       endpoints: Endpoints::UNSPECIFIED, tlvs: &input });
+                       endpoints: Endpoints::Unspecified, tlvs: &input });
     }
 
     #[test]

@@ -10,7 +10,6 @@ use super::crc32c::Crc32c;
 use super::tlv::tlv_type;
 use super::{
     Command, DecodeError, Decoded, Endpoints, Excerpt, Header, Transport, V2_SIGNATURE, Version,
-    inet4, inet6,
 };
 use crate::cursor::Cursor;
 
@@ -41,23 +40,18 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         && let length = usize::from(u16::from_be_bytes([len_hi, len_lo]))
         && let Some(body) = rest.get(..length)
     {
-        // The TLV check (a call) comes before the addresses are built, so they need not be kept across it.
         let parsed = if fam == 0x11 {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (Block::Inet(block), tlvs, INET_LEN))
+                .map(|(block, tlvs)| (Endpoints::Wire4(block), tlvs, INET_LEN))
         } else {
             body.split_first_chunk()
-                .map(|(block, tlvs)| (Block::Inet6(block), tlvs, INET6_LEN))
+                .map(|(block, tlvs)| (Endpoints::Wire6(block), tlvs, INET6_LEN))
         };
-        if let Some((block, tlvs, required)) = parsed {
+        if let Some((endpoints, tlvs, required)) = parsed {
             if !tlvs.is_empty() {
                 let header = buf.get(..FIXED_LEN + length).unwrap_or_default();
                 check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
             }
-            let endpoints = match block {
-                Block::Inet(wire) => inet4(wire),
-                Block::Inet6(wire) => inet6(wire),
-            };
             return Ok(Decoded {
                 header: Header {
                     version: Version::V2,
@@ -71,12 +65,6 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         }
     }
     decode_v2_general(buf)
-}
-
-/// The fast path's address block, before it is read.
-enum Block<'a> {
-    Inet(&'a [u8; 12]),
-    Inet6(&'a [u8; 36]),
 }
 
 /// Every v2 header: checks the fixed part byte by byte, then the length against the family, then the TLVs.
@@ -125,7 +113,7 @@ fn decode_v2_general(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         .unwrap_or_default();
     let endpoints = match command {
         // LOCAL: the spec says to discard the address block and use the real endpoints.
-        Command::Local => Endpoints::UNSPECIFIED,
+        Command::Local => Endpoints::Unspecified,
         Command::Proxy => read_endpoints(block, family),
     };
     if !tlvs.is_empty() {
@@ -238,17 +226,17 @@ fn family_transport(byte: u8) -> Result<(Family, Transport), DecodeError> {
     Ok((family, transport))
 }
 
-/// Reads the address block; its length was checked against the family, so
+/// Takes the address block in its wire layout; its length was checked against the family, so
 /// every read succeeds (the `Unspecified` fallbacks are unreachable but keep it panic-free).
 #[inline(always)]
 fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
     match family {
         Family::Unspec => None,
-        Family::Inet => block.first_chunk().map(inet4),
-        Family::Inet6 => block.first_chunk().map(inet6),
-        Family::Unix => block.first_chunk().map(Endpoints::unix),
+        Family::Inet => block.first_chunk().map(Endpoints::Wire4),
+        Family::Inet6 => block.first_chunk().map(Endpoints::Wire6),
+        Family::Unix => block.first_chunk().map(Endpoints::Unix),
     }
-    .unwrap_or(Endpoints::UNSPECIFIED)
+    .unwrap_or(Endpoints::Unspecified)
 }
 
 /// Walks the TLV framing, enforces the UNIQUE_ID cap and verifies a CRC32C if present.

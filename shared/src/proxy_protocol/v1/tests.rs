@@ -38,7 +38,7 @@ fn tcp6_and_unknown() {
         d.header.destination(),
         Some("[::1]:65535".parse().expect("addr"))
     );
-    // Two spellings of one address are one endpoint.
+    // TCP6 endpoints are read from the line on access; two spellings of one address are one endpoint.
     let a = ok(b"PROXY TCP6 ::ffff:1.2.3.4 0::1 80 443\r\n");
     let b = ok(b"PROXY TCP6 ::FFFF:102:304 ::1 80 443\r\n");
     assert_eq!(a.header, b.header);
