@@ -270,6 +270,9 @@ pub(crate) fn has_underscore(name: &[u8]) -> bool {
 /// (`X_Forwarded_For`, `x-forwarded_for`). Such names are not the header, but CGI-style servers (which map `-` to
 /// `_` in `HTTP_X_FORWARDED_FOR`), some frameworks and some proxies treat them as the same, so a client can use
 /// them to slip a forged value past a proxy that only replaces the real name.
+///
+/// At least one `_` must stand for a `-`: a configured name that itself contains `_` (`x_real_ip`) is the header,
+/// not a look-alike of itself.
 #[inline]
 pub fn name_is_variant(name: &[u8], lower: &str) -> bool {
     let lower = lower.as_bytes();
@@ -279,6 +282,10 @@ pub fn name_is_variant(name: &[u8], lower: &str) -> bool {
             .iter()
             .zip(lower)
             .all(|(&n, &l)| n.eq_ignore_ascii_case(&l) || (n == b'_' && l == b'-'))
+        && name
+            .iter()
+            .zip(lower)
+            .any(|(&n, &l)| n == b'_' && l == b'-')
 }
 
 /// Header lines with the given name, last line first, as the iterators in this module take them.

@@ -9,6 +9,12 @@ fn underscore_variants_are_recognised() {
     assert!(!name_is_variant(b"x_forwarded_fo", "x-forwarded-for"));
     assert!(!name_is_variant(b"x_forwarded_fox", "x-forwarded-for"));
     assert!(!name_is_variant(b"forwarded", "forwarded"));
+    // A configured name with `_` in it is the header itself, in any case; only a `_` written for a `-` makes a
+    // look-alike.
+    assert!(!name_is_variant(b"x_real_ip", "x_real_ip"));
+    assert!(!name_is_variant(b"X_Real_IP", "x_real_ip"));
+    assert!(name_is_variant(b"X_Real_IP", "x_real-ip"));
+    assert!(!name_is_variant(b"x-real_ip", "x_real_ip"));
 }
 
 #[test]

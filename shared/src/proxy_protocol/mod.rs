@@ -258,13 +258,16 @@ fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
     let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
     let (s, d) = addrs.split_first_chunk::<16>()?;
     let d: &[u8; 16] = d.try_into().ok()?;
+    // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves each address as
+    // two words instead of splitting it around `SocketAddr`'s field offsets (125 -> 98 instructions per decode
+    // and read of both addresses, measured in BENCHMARKS.md).
     Some((
         SocketAddr::new(
-            core::net::Ipv6Addr::from(*s).into(),
+            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*s)).into(),
             u16::from_be_bytes([sp0, sp1]),
         ),
         SocketAddr::new(
-            core::net::Ipv6Addr::from(*d).into(),
+            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*d)).into(),
             u16::from_be_bytes([dp0, dp1]),
         ),
     ))

@@ -109,12 +109,15 @@ impl NameTable {
         self.may_match(name) && self.known.iter().any(|n| name_is(name, n))
     }
 
-    /// Whether `name` is a `_` look-alike of a known client-IP header.
+    /// Whether `name` is a `_` look-alike of a known client-IP header. A name that is itself a known header is
+    /// never a look-alike: with `x_real_ip` configured, `X_Real_IP` is that header even though it also looks like
+    /// the built-in `x-real-ip`.
     #[inline]
     pub(super) fn is_variant(&self, name: &[u8]) -> bool {
         self.may_match(name)
             && has_underscore(name)
             && self.known.iter().any(|n| name_is_variant(name, n))
+            && !self.known.iter().any(|n| name_is(name, n))
     }
 
     /// One pass over the names: the list-header lines, client-IP headers and look-alikes, repeated list headers.

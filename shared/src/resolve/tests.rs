@@ -32,6 +32,27 @@ fn cidr_walk_skips_trusted_hops() {
 }
 
 #[test]
+fn configured_name_with_underscore_is_not_its_own_look_alike() {
+    // `X_Real_IP` also looks like the built-in `x-real-ip`, but with `x_real_ip` configured it is the header.
+    let r = resolver(r#"{"trust":{"proxies":["10.0.0.0/8"]},"sources":[{"header":"x_real_ip"}]}"#);
+    let h: &[(&[u8], &[u8])] = &[(b"X_Real_IP", b"203.0.113.9")];
+    let d = r.resolve(&req("10.0.0.7:5100", h)).expect("decision");
+    assert_eq!(d.client.ip.to_string(), "203.0.113.9");
+    assert!(
+        d.spoof.is_empty(),
+        "{:?}",
+        d.spoof.labels().collect::<Vec<_>>()
+    );
+    // A real look-alike of a configured name still raises the signal.
+    let r = resolver(r#"{"trust":{"proxies":["10.0.0.0/8"]},"sources":[{"header":"x_real-ip"}]}"#);
+    let h: &[(&[u8], &[u8])] = &[(b"x_real-ip", b"203.0.113.9"), (b"x_real_ip", b"192.0.2.1")];
+    let d = r.resolve(&req("10.0.0.7:5100", h)).expect("decision");
+    assert_eq!(d.client.ip.to_string(), "203.0.113.9");
+    let signals: Vec<&str> = d.spoof.labels().collect();
+    assert_eq!(signals, ["header_name_variant"]);
+}
+
+#[test]
 fn xff_lines_interleaved_with_other_headers_are_walked_in_order() {
     // The scan remembers where the X-Forwarded-For lines are; lines of other names between them, look-alike
     // names and a client-IP header that is not a source must not change the walk.
