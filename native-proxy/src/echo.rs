@@ -34,11 +34,7 @@ pub async fn serve<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
-    let panics = state
-        .metrics
-        .connection_panics
-        .get_or_create(&state.labels())
-        .clone();
+    let panics = state.hot.connection_panics(&state.metrics).clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (state, conn) = (state.clone(), conn.clone());
         async move {

@@ -260,11 +260,7 @@ impl Limit {
 
 fn reap(state: &ListenerState, done: Result<(), tokio::task::JoinError>) {
     if done.is_err_and(|e| e.is_panic()) {
-        state
-            .metrics
-            .connection_panics
-            .get_or_create(&state.labels())
-            .inc();
+        state.hot.connection_panics(&state.metrics).inc();
         tracing::error!(listener = %state.label, "a connection task panicked; the connection was closed and the listener keeps serving");
     }
 }

@@ -244,6 +244,7 @@ pub struct ListenerMetrics {
     connections_open: OnceLock<Gauge>,
     proxy_header_duration: OnceLock<Histogram>,
     request_duration: OnceLock<Histogram>,
+    connection_panics: OnceLock<Counter>,
     /// By status class: 1xx..5xx.
     requests: [OnceLock<Counter>; 5],
     /// `decided` then `fallback`, each by `peer`, `x-forwarded-for`, `forwarded`.
@@ -262,6 +263,7 @@ impl ListenerMetrics {
             connections_open: OnceLock::new(),
             proxy_header_duration: OnceLock::new(),
             request_duration: OnceLock::new(),
+            connection_panics: OnceLock::new(),
             requests: Default::default(),
             decisions: Default::default(),
         }
@@ -298,6 +300,12 @@ impl ListenerMetrics {
     pub fn request_duration(&self, m: &Metrics) -> &Histogram {
         self.request_duration
             .get_or_init(|| m.request_duration.get_or_create(&self.labels()).clone())
+    }
+
+    /// `trueip_connection_panics_total` of this listener.
+    pub fn connection_panics(&self, m: &Metrics) -> &Counter {
+        self.connection_panics
+            .get_or_init(|| m.connection_panics.get_or_create(&self.labels()).clone())
     }
 
     /// Counts one response with `status` in `trueip_requests_total`.
