@@ -653,87 +653,24 @@ fn define_env(l: &mut Linker<HostState>) -> HostResult<()> {
             Ok(0)
         },
     )?;
-    // No upstream clusters exist in the harness: Envoy answers an unknown cluster with BadArgument.
-    l.func_wrap(
-        "env",
-        "proxy_http_call",
-        |c: Ctx<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> HostResult<i32> {
-            restricted(&c, "proxy_http_call")?;
-            Ok(Status::BadArgument.code())
-        },
-    )?;
-    l.func_wrap(
-        "env",
-        "proxy_grpc_call",
-        |c: Ctx<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> HostResult<i32> {
-            restricted(&c, "proxy_grpc_call")?;
-            Ok(Status::BadArgument.code())
-        },
-    )?;
-    l.func_wrap(
-        "env",
-        "proxy_grpc_stream",
-        |c: Ctx<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> HostResult<i32> {
-            restricted(&c, "proxy_grpc_stream")?;
-            Ok(Status::BadArgument.code())
-        },
-    )?;
-    l.func_wrap(
-        "env",
-        "proxy_grpc_send",
-        |c: Ctx<'_>, _: i32, _: i32, _: i32, _: i32| -> HostResult<i32> {
-            restricted(&c, "proxy_grpc_send")?;
-            Ok(Status::NotFound.code())
-        },
-    )?;
-    for name in ["proxy_grpc_cancel", "proxy_grpc_close"] {
-        l.func_wrap("env", name, move |c: Ctx<'_>, _: i32| -> HostResult<i32> {
-            restricted(&c, name)?;
-            Ok(Status::NotFound.code())
-        })?;
+    // Calls the harness has nothing behind: a fixed status after the start-up check, with the arity the
+    // ABI declares (the types must match the module's imports exactly or instantiation fails).
+    macro_rules! stub {
+        ($name:literal, $status:ident, $($arg:ident)*) => {
+            l.func_wrap("env", $name, |c: Ctx<'_>, $(_: $arg),*| -> HostResult<i32> {
+                restricted(&c, $name)?;
+                Ok(Status::$status.code())
+            })?;
+        };
     }
-    l.func_wrap(
-        "env",
-        "proxy_get_status",
-        |c: Ctx<'_>, _: i32, _: i32, _: i32| -> HostResult<i32> {
-            restricted(&c, "proxy_get_status")?;
-            Ok(Status::NotFound.code())
-        },
-    )?;
+    // No upstream clusters exist in the harness: Envoy answers an unknown cluster with BadArgument.
+    stub!("proxy_http_call", BadArgument, i32 i32 i32 i32 i32 i32 i32 i32 i32 i32);
+    stub!("proxy_grpc_call", BadArgument, i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32);
+    stub!("proxy_grpc_stream", BadArgument, i32 i32 i32 i32 i32 i32 i32 i32 i32);
+    stub!("proxy_grpc_send", NotFound, i32 i32 i32 i32);
+    stub!("proxy_grpc_cancel", NotFound, i32);
+    stub!("proxy_grpc_close", NotFound, i32);
+    stub!("proxy_get_status", NotFound, i32 i32 i32);
     l.func_wrap(
         "env",
         "proxy_set_effective_context",
@@ -749,18 +686,8 @@ fn define_env(l: &mut Linker<HostState>) -> HostResult<()> {
             }
         },
     )?;
-    l.func_wrap(
-        "env",
-        "proxy_call_foreign_function",
-        |c: Ctx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> HostResult<i32> {
-            restricted(&c, "proxy_call_foreign_function")?;
-            Ok(Status::NotFound.code())
-        },
-    )?;
-    l.func_wrap("env", "proxy_done", |c: Ctx<'_>| -> HostResult<i32> {
-        restricted(&c, "proxy_done")?;
-        Ok(Status::NotFound.code())
-    })?;
+    stub!("proxy_call_foreign_function", NotFound, i32 i32 i32 i32 i32 i32);
+    stub!("proxy_done", NotFound,);
     l.func_wrap(
         "env",
         "proxy_define_metric",
