@@ -101,24 +101,27 @@ fn trust(node: &Node<'_>) -> Result<TrustRules, ConfigError> {
             Some(n) => Some(HopCount::new(n.uint("a hop count")?).map_err(|m| n.error(m))?),
             None => None,
         },
-        identities: field(
-            o.get("identities"),
-            |n| {
-                n.array()?
-                    .map(|item| Identity::new(item.str()?).map_err(|m| item.error(m)))
-                    .collect()
-            },
-            Vec::new,
-        )?,
+        identities: match o.get("identities") {
+            Some(n) => {
+                let mut list = Vec::new();
+                for item in n.array()? {
+                    list.push(Identity::new(item.str()?).map_err(|m| item.error(m))?);
+                }
+                list
+            }
+            None => Vec::new(),
+        },
     })
 }
 
 fn sources(node: &Node<'_>) -> Result<Sources, ConfigError> {
-    let list = node
+    let mut list = Vec::new();
+    for n in node
         .array()
         .map_err(|_| node.invalid_type("a list of sources"))?
-        .map(|n| source(&n))
-        .collect::<Result<Vec<_>, _>>()?;
+    {
+        list.push(source(&n)?);
+    }
     Sources::new(list).map_err(|m| node.error(m))
 }
 
@@ -308,10 +311,11 @@ fn envoy(node: &Node<'_>) -> Result<EnvoyConfig, ConfigError> {
 }
 
 fn cidr_set(node: &Node<'_>) -> Result<CidrSet, ConfigError> {
-    node.array()?
-        .map(|n| CidrSpec::from_str(n.str()?).map_err(|e| n.error(e.to_string())))
-        .collect::<Result<Vec<_>, _>>()
-        .map(CidrSet::new)
+    let mut specs = Vec::new();
+    for n in node.array()? {
+        specs.push(CidrSpec::from_str(n.str()?).map_err(|e| n.error(e.to_string()))?);
+    }
+    Ok(CidrSet::new(specs))
 }
 
 fn header_name(node: &Node<'_>) -> Result<HeaderName, ConfigError> {
