@@ -162,25 +162,40 @@ impl<'a> Node<'a> {
         let Json::Object(members) = self.json else {
             return Err(self.invalid_type("a map"));
         };
-        for (i, (key, _)) in members.iter().enumerate() {
-            let at = Node {
-                json: self.json,
-                at: At::Field(&self.at, key),
-            };
-            if !known.contains(&key.as_str()) {
-                return Err(at.error(unknown("field", key, known)));
+        // Checking each key against those before it is quadratic only up to `known.len()` keys: past that, one
+        // of them is unknown or repeated and the loop has returned.
+        for (i, (key, member)) in self.members()?.enumerate() {
+            if !known.contains(&key) {
+                return Err(member.error(unknown("field", key, known)));
             }
             if members
                 .get(..i)
                 .is_some_and(|before| before.iter().any(|(k, _)| k == key))
             {
-                return Err(at.error(format!("duplicate field `{key}`")));
+                return Err(member.error(format!("duplicate field `{key}`")));
             }
         }
         Ok(Object {
             members,
             at: &self.at,
         })
+    }
+
+    /// The members of an object as written, repeated keys included, each with its key in the path: for readers
+    /// that take any key (the proxy-only sections, handed on to serde).
+    pub(crate) fn members(&self) -> Result<impl Iterator<Item = (&'a str, Node<'_>)>, ConfigError> {
+        let Json::Object(members) = self.json else {
+            return Err(self.invalid_type("a map"));
+        };
+        Ok(members.iter().map(|(key, json)| {
+            (
+                key.as_str(),
+                Node {
+                    json,
+                    at: At::Field(&self.at, key),
+                },
+            )
+        }))
     }
 
     /// The elements of an array, each with its index in the path.
@@ -323,7 +338,8 @@ impl fmt::Display for Float {
         if !x.is_finite() {
             return f.write_str("non-finite");
         }
-        if x < 0.0 {
+        // `-0` is read as the float -0.0; show the sign that was written.
+        if x.is_sign_negative() {
             f.write_str("-")?;
             x = -x;
         }
@@ -346,7 +362,12 @@ impl fmt::Display for Float {
         // Below 1e9, x * 1e6 is below 2^53: both parts are exact integers.
         let scaled = (x * 1e6).round();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let scaled = scaled as u64;
+        let mut scaled = scaled as u64;
+        // Rounding can carry a mantissa up to 10 (9.9999999e9): shift it back so it reads 1.0e10, not 10.0e9.
+        if exponent > 0 && scaled >= 10_000_000 {
+            scaled = (scaled + 5) / 10;
+            exponent += 1;
+        }
         let (int, mut frac) = (scaled / 1_000_000, scaled % 1_000_000);
         write!(f, "{int}.")?;
         let mut digits = [b'0'; 6];
@@ -383,6 +404,9 @@ mod tests {
             (1e3, "1000.0"),
             (1.5e300, "1.5e300"),
             (123_456_789_012.5, "1.234568e11"),
+            // Regressions: the sign of `-0`, and a mantissa that rounds up to 10.
+            (-0.0, "-0.0"),
+            (9_999_999_999.9, "1.0e10"),
         ] {
             assert_eq!(Float(x).to_string(), shown);
         }

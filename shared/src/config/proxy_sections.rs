@@ -52,14 +52,14 @@ fn to_value(node: &Node<'_>) -> Result<serde_json::Value, ConfigError> {
                 .map(|n| to_value(&n))
                 .collect::<Result<_, _>>()?,
         ),
-        Json::Object(members) => {
+        Json::Object(_) => {
             let mut map = serde_json::Map::new();
-            // Every key is "known" here; `object` still refuses a repeated one, at its path.
-            let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-            let o = node.object(&keys)?;
-            for key in &keys {
-                if let Some(n) = o.get(key) {
-                    map.insert((*key).to_owned(), to_value(&n)?);
+            // One pass with the map as the index of keys seen: an object here may hold any number of keys (every
+            // one is handed to serde), so checking each against the others would be quadratic in the document.
+            for (key, member) in node.members()? {
+                let value = to_value(&member)?;
+                if map.insert(key.to_owned(), value).is_some() {
+                    return Err(member.error(format!("duplicate field `{key}`")));
                 }
             }
             Value::Object(map)

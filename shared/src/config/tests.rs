@@ -406,3 +406,101 @@ fn proxy_sections_keep_their_path_and_refuse_repeated_keys() {
         ),
     ]);
 }
+
+/// Regression: the proxy-only sections checked every key of an object against every other (and looked each one up
+/// again), so one object with tens of thousands of keys took minutes to refuse. It now fails at once, at a key.
+#[cfg(feature = "proxy-sections")]
+#[test]
+fn a_proxy_section_with_many_keys_fails_at_a_key() {
+    let keys: Vec<String> = (0..20_000).map(|i| format!("\"k{i}\":{i}")).collect();
+    let json = format!(r#"{{"admin":{{{}}}}}"#, keys.join(","));
+    let e = err(&json);
+    assert_eq!(e.path, "admin.k0", "{e}");
+    assert!(e.message.contains("unknown field `k0`"), "{e}");
+}
+
+/// Regression: the derived reader stopped after the document's value, so `{...} garbage` loaded as `{...}`.
+#[test]
+fn text_after_the_document_is_an_error() {
+    for json in [r#"{"trust":{"hops":1}} x"#, "{} {}", "{}]"] {
+        let e = err(json);
+        assert_eq!(e.path, "", "{json}: {e}");
+        assert!(e.message.contains("trailing characters"), "{json}: {e}");
+    }
+    assert!(
+        Config::from_json(" {}\n\t ").is_ok(),
+        "white space around is fine"
+    );
+}
+
+/// Each mode reads back as the value whose serialised name was written, so the reader's tables and the types'
+/// `Serialize` names (what `check-config` prints) cannot drift apart.
+#[test]
+fn every_mode_reads_back_as_written() {
+    fn check<T: Serialize + PartialEq + std::fmt::Debug + Copy>(
+        values: &[T],
+        section: &str,
+        field: &str,
+        read: impl Fn(&Config) -> T,
+    ) {
+        for value in values {
+            let name = serde_json::to_string(value).expect("serialise");
+            let json = format!(r#"{{"{section}":{{"{field}":{name}}}}}"#);
+            let c = Config::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(read(&c), *value, "{json}");
+        }
+    }
+    use UntrustedHeaders as U;
+    check(
+        &[U::Strip, U::Keep, U::Reject],
+        "actions",
+        "untrusted_headers",
+        |c| c.policy.actions.untrusted_headers,
+    );
+    check(
+        &[Malformed::Reject, Malformed::Peer],
+        "actions",
+        "malformed",
+        |c| c.policy.actions.malformed,
+    );
+    check(
+        &[AllTrusted::Peer, AllTrusted::Leftmost, AllTrusted::Reject],
+        "actions",
+        "all_trusted",
+        |c| c.policy.actions.all_trusted,
+    );
+    check(
+        &[TooFewHops::Peer, TooFewHops::Reject],
+        "actions",
+        "too_few_hops",
+        |c| c.policy.actions.too_few_hops,
+    );
+    check(
+        &[
+            XffMode::Append,
+            XffMode::Keep,
+            XffMode::Canonical,
+            XffMode::Remove,
+        ],
+        "rewrite",
+        "xff",
+        |c| c.policy.rewrite.xff,
+    );
+    check(
+        &[
+            ForwardedMode::None,
+            ForwardedMode::Append,
+            ForwardedMode::Canonical,
+        ],
+        "rewrite",
+        "forwarded",
+        |c| c.policy.rewrite.forwarded,
+    );
+    use envoy::EnvoyMode;
+    check(
+        &[EnvoyMode::Gateway, EnvoyMode::Sidecar],
+        "envoy",
+        "mode",
+        |c| c.envoy.mode,
+    );
+}
