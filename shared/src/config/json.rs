@@ -236,13 +236,17 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// One of a closed set of strings (an enum written in snake_case), as its index in `variants`.
-    pub(crate) fn variant(&self, variants: &[&str]) -> Result<usize, ConfigError> {
+    /// One of a closed set of strings (an enum written in snake_case), as the value paired with it. Pairing each
+    /// name with its value, rather than matching on a position, keeps a reordered list from remapping a mode.
+    pub(crate) fn one_of<T: Copy>(&self, choices: &[(&str, T)]) -> Result<T, ConfigError> {
         let s = self.str()?;
-        variants
-            .iter()
-            .position(|v| *v == s)
-            .ok_or_else(|| self.error(unknown("variant", s, variants)))
+        match choices.iter().find(|(name, _)| *name == s) {
+            Some((_, value)) => Ok(*value),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+                Err(self.error(unknown("variant", s, &names)))
+            }
+        }
     }
 }
 

@@ -133,14 +133,7 @@ fn source(node: &Node<'_>) -> Result<SourceSpec, ConfigError> {
             "forwarded" => Ok(SourceSpec::Forwarded),
             other => Err(node.error(format!("not a source (expected {EXPECTED}): {other:?}"))),
         },
-        Json::Object(members) => {
-            // `{"header": name}` is one source, not a section: a wrong key is reported at the entry.
-            if let Some((key, _)) = members.iter().find(|(k, _)| k != "header") {
-                return Err(node.error(format!("unknown field `{key}`, expected `header`")));
-            }
-            if members.len() > 1 {
-                return Err(node.error("duplicate field `header`"));
-            }
+        Json::Object(_) => {
             let o = node.object(&["header"])?;
             let Some(header) = o.get("header") else {
                 return Err(node.error("missing field `header`"));
@@ -148,6 +141,7 @@ fn source(node: &Node<'_>) -> Result<SourceSpec, ConfigError> {
             let name = header_name(&header)?;
             // The two list headers have their own parsers; reading them as one address would be wrong.
             if matches!(name.as_str(), "x-forwarded-for" | "forwarded") {
+                let name = name.as_str();
                 return Err(node.error(format!(
                     "{name:?} is a list header: use the string source \"{name}\" instead"
                 )));
@@ -171,43 +165,33 @@ fn actions(node: &Node<'_>) -> Result<Actions, ConfigError> {
         untrusted_headers: field(
             o.get("untrusted_headers"),
             |n| {
-                Ok(match n.variant(&["strip", "keep", "reject"])? {
-                    0 => UntrustedHeaders::Strip,
-                    1 => UntrustedHeaders::Keep,
-                    _ => UntrustedHeaders::Reject,
-                })
+                n.one_of(&[
+                    ("strip", UntrustedHeaders::Strip),
+                    ("keep", UntrustedHeaders::Keep),
+                    ("reject", UntrustedHeaders::Reject),
+                ])
             },
             || d.untrusted_headers,
         )?,
         malformed: field(
             o.get("malformed"),
-            |n| {
-                Ok(match n.variant(&["reject", "peer"])? {
-                    0 => Malformed::Reject,
-                    _ => Malformed::Peer,
-                })
-            },
+            |n| n.one_of(&[("reject", Malformed::Reject), ("peer", Malformed::Peer)]),
             || d.malformed,
         )?,
         all_trusted: field(
             o.get("all_trusted"),
             |n| {
-                Ok(match n.variant(&["peer", "leftmost", "reject"])? {
-                    0 => AllTrusted::Peer,
-                    1 => AllTrusted::Leftmost,
-                    _ => AllTrusted::Reject,
-                })
+                n.one_of(&[
+                    ("peer", AllTrusted::Peer),
+                    ("leftmost", AllTrusted::Leftmost),
+                    ("reject", AllTrusted::Reject),
+                ])
             },
             || d.all_trusted,
         )?,
         too_few_hops: field(
             o.get("too_few_hops"),
-            |n| {
-                Ok(match n.variant(&["peer", "reject"])? {
-                    0 => TooFewHops::Peer,
-                    _ => TooFewHops::Reject,
-                })
-            },
+            |n| n.one_of(&[("peer", TooFewHops::Peer), ("reject", TooFewHops::Reject)]),
             || d.too_few_hops,
         )?,
         reject_status: field(o.get("reject_status"), status, || d.reject_status)?,
@@ -225,25 +209,23 @@ fn rewrite(node: &Node<'_>) -> Result<RewriteRules, ConfigError> {
         xff: field(
             o.get("xff"),
             |n| {
-                Ok(
-                    match n.variant(&["append", "keep", "canonical", "remove"])? {
-                        0 => XffMode::Append,
-                        1 => XffMode::Keep,
-                        2 => XffMode::Canonical,
-                        _ => XffMode::Remove,
-                    },
-                )
+                n.one_of(&[
+                    ("append", XffMode::Append),
+                    ("keep", XffMode::Keep),
+                    ("canonical", XffMode::Canonical),
+                    ("remove", XffMode::Remove),
+                ])
             },
             || d.xff,
         )?,
         forwarded: field(
             o.get("forwarded"),
             |n| {
-                Ok(match n.variant(&["none", "append", "canonical"])? {
-                    0 => ForwardedMode::None,
-                    1 => ForwardedMode::Append,
-                    _ => ForwardedMode::Canonical,
-                })
+                n.one_of(&[
+                    ("none", ForwardedMode::None),
+                    ("append", ForwardedMode::Append),
+                    ("canonical", ForwardedMode::Canonical),
+                ])
             },
             || d.forwarded,
         )?,
@@ -277,10 +259,10 @@ fn envoy(node: &Node<'_>) -> Result<EnvoyConfig, ConfigError> {
         mode: field(
             o.get("mode"),
             |n| {
-                Ok(match n.variant(&["gateway", "sidecar"])? {
-                    0 => EnvoyMode::Gateway,
-                    _ => EnvoyMode::Sidecar,
-                })
+                n.one_of(&[
+                    ("gateway", EnvoyMode::Gateway),
+                    ("sidecar", EnvoyMode::Sidecar),
+                ])
             },
             || d.mode,
         )?,

@@ -143,11 +143,12 @@ fn every_invalid_value_names_its_path_and_value() {
         (
             r#"{"sources":[{"header":"X-Forwarded-For"}]}"#,
             "sources[0]",
-            "\"x-forwarded-for\"",
+            // The name as written in JSON, not the Rust type's `Debug` (`HeaderName("x-forwarded-for")`).
+            "\"x-forwarded-for\" is a list header",
         ),
         (
             r#"{"sources":[{"name":"x"}]}"#,
-            "sources[0]",
+            "sources[0].name",
             "unknown field `name`",
         ),
         (
@@ -323,7 +324,7 @@ fn repeated_keys_are_errors_at_their_path() {
         ),
         (
             r#"{"sources":[{"header":"x-a","header":"x-b"}]}"#,
-            "sources[0]",
+            "sources[0].header",
             "duplicate field `header`",
         ),
     ]);
