@@ -6,7 +6,12 @@
 //! together about 85 KB of the wasm filter, which parses its configuration once per `on_configure`.
 //!
 //! Objects keep every member in document order, duplicates included, so a repeated key is an error (as it was
-//! with derived deserialisers) rather than silently the last one, and errors come in document order.
+//! with derived deserialisers) rather than silently the last one, and errors in the shared sections come in
+//! document order. (The proxy-only sections go on to serde as a `serde_json::Value`, whose objects are sorted by
+//! key, so there the first bad key reported is the first in key order.)
+//!
+//! Errors after the syntax check carry the field path but no line and column: the tree does not keep positions,
+//! and the path is what names the value.
 
 use std::fmt::{self, Write as _};
 
