@@ -165,33 +165,43 @@ fn actions(node: &Node<'_>) -> Result<Actions, ConfigError> {
         untrusted_headers: field(
             o.get("untrusted_headers"),
             |n| {
-                n.one_of(&[
-                    ("strip", UntrustedHeaders::Strip),
-                    ("keep", UntrustedHeaders::Keep),
-                    ("reject", UntrustedHeaders::Reject),
-                ])
+                Ok(match n.variant(&["strip", "keep", "reject"])? {
+                    0 => UntrustedHeaders::Strip,
+                    1 => UntrustedHeaders::Keep,
+                    _ => UntrustedHeaders::Reject,
+                })
             },
             || d.untrusted_headers,
         )?,
         malformed: field(
             o.get("malformed"),
-            |n| n.one_of(&[("reject", Malformed::Reject), ("peer", Malformed::Peer)]),
+            |n| {
+                Ok(match n.variant(&["reject", "peer"])? {
+                    0 => Malformed::Reject,
+                    _ => Malformed::Peer,
+                })
+            },
             || d.malformed,
         )?,
         all_trusted: field(
             o.get("all_trusted"),
             |n| {
-                n.one_of(&[
-                    ("peer", AllTrusted::Peer),
-                    ("leftmost", AllTrusted::Leftmost),
-                    ("reject", AllTrusted::Reject),
-                ])
+                Ok(match n.variant(&["peer", "leftmost", "reject"])? {
+                    0 => AllTrusted::Peer,
+                    1 => AllTrusted::Leftmost,
+                    _ => AllTrusted::Reject,
+                })
             },
             || d.all_trusted,
         )?,
         too_few_hops: field(
             o.get("too_few_hops"),
-            |n| n.one_of(&[("peer", TooFewHops::Peer), ("reject", TooFewHops::Reject)]),
+            |n| {
+                Ok(match n.variant(&["peer", "reject"])? {
+                    0 => TooFewHops::Peer,
+                    _ => TooFewHops::Reject,
+                })
+            },
             || d.too_few_hops,
         )?,
         reject_status: field(o.get("reject_status"), status, || d.reject_status)?,
@@ -209,23 +219,25 @@ fn rewrite(node: &Node<'_>) -> Result<RewriteRules, ConfigError> {
         xff: field(
             o.get("xff"),
             |n| {
-                n.one_of(&[
-                    ("append", XffMode::Append),
-                    ("keep", XffMode::Keep),
-                    ("canonical", XffMode::Canonical),
-                    ("remove", XffMode::Remove),
-                ])
+                Ok(
+                    match n.variant(&["append", "keep", "canonical", "remove"])? {
+                        0 => XffMode::Append,
+                        1 => XffMode::Keep,
+                        2 => XffMode::Canonical,
+                        _ => XffMode::Remove,
+                    },
+                )
             },
             || d.xff,
         )?,
         forwarded: field(
             o.get("forwarded"),
             |n| {
-                n.one_of(&[
-                    ("none", ForwardedMode::None),
-                    ("append", ForwardedMode::Append),
-                    ("canonical", ForwardedMode::Canonical),
-                ])
+                Ok(match n.variant(&["none", "append", "canonical"])? {
+                    0 => ForwardedMode::None,
+                    1 => ForwardedMode::Append,
+                    _ => ForwardedMode::Canonical,
+                })
             },
             || d.forwarded,
         )?,
@@ -259,10 +271,10 @@ fn envoy(node: &Node<'_>) -> Result<EnvoyConfig, ConfigError> {
         mode: field(
             o.get("mode"),
             |n| {
-                n.one_of(&[
-                    ("gateway", EnvoyMode::Gateway),
-                    ("sidecar", EnvoyMode::Sidecar),
-                ])
+                Ok(match n.variant(&["gateway", "sidecar"])? {
+                    0 => EnvoyMode::Gateway,
+                    _ => EnvoyMode::Sidecar,
+                })
             },
             || d.mode,
         )?,
