@@ -40,7 +40,7 @@ mod tlv;
 mod v1;
 mod v2;
 
-use core::net::SocketAddr;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 pub use crc32c::crc32c;
 pub use encode::{V2Builder, encode_ssl_sub_tlvs, encode_v1, encode_v2};
@@ -121,7 +121,8 @@ impl<'a> Header<'a> {
             }
             Endpoints::Unix(paths) => {
                 let (source, destination) = paths
-                    .split_first_chunk::<108>()
+                    .first_chunk::<216>()
+                    .and_then(|paths| paths.split_first_chunk::<108>())
                     .map_or(([0; 108], [0; 108]), |(s, d)| {
                         (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
                     });
@@ -136,21 +137,13 @@ impl<'a> Header<'a> {
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(source, _)| source);
-        }
-        self.endpoints.inet_fixed().map(|(source, _)| source)
+        self.endpoints.inet_at(Side::Source)
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(_, destination)| destination);
-        }
-        self.endpoints
-            .inet_fixed()
-            .map(|(_, destination)| destination)
+        self.endpoints.inet_at(Side::Destination)
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -192,14 +185,23 @@ const UNSPECIFIED: SocketAddr =
 /// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
 /// endpoints in their wire layout (source address, destination address, source port,
 /// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
+///
+/// Every variant holds a slice, even those whose length is fixed (12, 36 or 216 bytes, checked again on
+/// access): the v2 fast path then writes all three words of the value, and the accessors, which load the
+/// length ahead of the match for the v1 case, never read a word the decoder left unwritten. Holding
+/// `&[u8; 12]` there left it unwritten, and reading it back across the previous call's narrower stores was a
+/// store-forwarding stall of several nanoseconds per IPv6 decode (BENCHMARKS.md, "PROXY protocol codec").
 #[derive(Debug, Clone, Copy)]
 enum Endpoints<'a> {
     Unspecified,
     /// A v1 line's validated `src dst sport dport` text, read again on access.
     V1Text(&'a [u8]),
-    Wire4(&'a [u8; 12]),
-    Wire6(&'a [u8; 36]),
-    Unix(&'a [u8; 216]),
+    /// The 12-byte `AF_INET` block.
+    Wire4(&'a [u8]),
+    /// The 36-byte `AF_INET6` block.
+    Wire6(&'a [u8]),
+    /// The 216-byte `AF_UNIX` block.
+    Unix(&'a [u8]),
 }
 
 impl PartialEq for Endpoints<'_> {
@@ -218,59 +220,75 @@ impl PartialEq for Endpoints<'_> {
 
 impl Eq for Endpoints<'_> {}
 
+/// Which side of a connection an accessor reads.
+#[derive(Clone, Copy)]
+enum Side {
+    Source,
+    Destination,
+}
+
 impl Endpoints<'_> {
     fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::V1Text(text) => v1::inet_fields(text),
-            _ => self.inet_fixed(),
-        }
+        Some((
+            self.inet_at(Side::Source)?,
+            self.inet_at(Side::Destination)?,
+        ))
     }
 
-    /// [`Endpoints::inet`] for the v2 layouts, held in the header (all but v1 text).
+    /// One endpoint as a socket address, built straight from its wire bytes in the arm of its family.
+    ///
+    /// Why one endpoint per call and no shared helper returning both: when the two families' results meet in
+    /// one value before being returned, LLVM assembles it in a stack temporary in the other family's layout
+    /// (`SocketAddrV4` fields at offsets 2 and 6, `SocketAddrV6` at 4 and 28) and reads it back with wider loads
+    /// than the stores that wrote it, a store-forwarding stall of about 5 ns per address that dominated v2 IPv4
+    /// decoding (BENCHMARKS.md, "PROXY protocol codec"). Built here, each arm stores its fields straight into
+    /// the caller's value.
     #[inline]
-    fn inet_fixed(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::Wire4(wire) => Some(inet4(wire)),
-            Self::Wire6(wire) => inet6(wire),
-            Self::V1Text(_) | Self::Unspecified | Self::Unix(_) => None,
+    fn inet_at(&self, side: Side) -> Option<SocketAddr> {
+        match *self {
+            Self::Wire4(wire) => {
+                let &[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] =
+                    wire.first_chunk::<12>()?;
+                let (ip, port) = match side {
+                    Side::Source => ([s0, s1, s2, s3], [sp0, sp1]),
+                    Side::Destination => ([d0, d1, d2, d3], [dp0, dp1]),
+                };
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(ip),
+                    u16::from_be_bytes(port),
+                )))
+            }
+            Self::Wire6(wire) => {
+                let (addrs, ports) = wire.first_chunk::<36>()?.split_first_chunk::<32>()?;
+                let (s, d) = addrs.split_first_chunk::<16>()?;
+                let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
+                let (ip, port) = match side {
+                    Side::Source => (s, [sp0, sp1]),
+                    Side::Destination => (d.first_chunk::<16>()?, [dp0, dp1]),
+                };
+                // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves the
+                // address as two words instead of splitting it around `SocketAddr`'s field offsets.
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from_bits(u128::from_be_bytes(*ip)),
+                    u16::from_be_bytes(port),
+                    0,
+                    0,
+                )))
+            }
+            Self::V1Text(text) => v1_endpoint(text, side),
+            Self::Unspecified | Self::Unix(_) => None,
         }
     }
 }
 
-#[inline]
-fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
-    let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
-    (
-        SocketAddr::new(
-            core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
-            u16::from_be_bytes([sp0, sp1]),
-        ),
-        SocketAddr::new(
-            core::net::Ipv4Addr::new(d0, d1, d2, d3).into(),
-            u16::from_be_bytes([dp0, dp1]),
-        ),
-    )
-}
-
-#[inline]
-fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
-    let (addrs, ports) = wire.split_first_chunk::<32>()?;
-    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
-    let (s, d) = addrs.split_first_chunk::<16>()?;
-    let d: &[u8; 16] = d.try_into().ok()?;
-    // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves each address as
-    // two words instead of splitting it around `SocketAddr`'s field offsets (125 -> 98 instructions per decode
-    // and read of both addresses, measured in BENCHMARKS.md).
-    Some((
-        SocketAddr::new(
-            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*s)).into(),
-            u16::from_be_bytes([sp0, sp1]),
-        ),
-        SocketAddr::new(
-            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*d)).into(),
-            u16::from_be_bytes([dp0, dp1]),
-        ),
-    ))
+/// A v1 line's endpoint, parsed again from its validated text (out of line: v2 is the hot path).
+#[inline(never)]
+fn v1_endpoint(text: &[u8], side: Side) -> Option<SocketAddr> {
+    let (source, destination) = v1::inet_fields(text)?;
+    Some(match side {
+        Side::Source => source,
+        Side::Destination => destination,
+    })
 }
 
 /// The PROXY protocol version of a header.
