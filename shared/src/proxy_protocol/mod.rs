@@ -21,9 +21,10 @@
 //!
 //! [`Header`] is small and `Copy`, and borrows everything from the input: v2 IP endpoints stay
 //! in their wire layout and become [`SocketAddr`]s on access ([`Header::source`],
-//! [`Header::addresses`]); a v1 line's address fields are validated when decoding and read
-//! again on access; TLVs and UNIX paths are borrowed as they are. Nothing address-sized is
-//! copied into the result, so the common v2 decode returns a few words.
+//! [`Header::addresses`]); a v1 `TCP4` line's endpoints are kept parsed in two words, a `TCP6`
+//! line's fields are validated when decoding and read again on access; TLVs and UNIX paths are
+//! borrowed as they are. Nothing address-sized is copied into the result, so the common v2
+//! decode returns a few words.
 //!
 //! # Encoding
 //! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
@@ -72,8 +73,8 @@ pub struct Decoded<'a> {
 /// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
 ///
 /// Small and cheap to return: v2 IP endpoints are borrowed in their 12- or 36-byte wire layout
-/// and turned into [`SocketAddr`]s by the accessors; v1 address fields and UNIX paths are
-/// borrowed too.
+/// and turned into [`SocketAddr`]s by the accessors; v1 `TCP6` address fields and UNIX paths
+/// are borrowed too (v1 `TCP4` endpoints are held parsed, in two words).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     version: Version,
@@ -111,7 +112,10 @@ impl<'a> Header<'a> {
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
             Endpoints::Unspecified => Addresses::Unspecified,
-            Endpoints::V1Text(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+            Endpoints::V1Inet4 { .. }
+            | Endpoints::V1Text(_)
+            | Endpoints::Wire4(_)
+            | Endpoints::Wire6(_) => {
                 let (source, destination) =
                     self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
                 Addresses::Inet {
@@ -182,9 +186,10 @@ impl core::fmt::Debug for Header<'_> {
 const UNSPECIFIED: SocketAddr =
     SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
 
-/// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
+/// What [`Header`] stores, at most two words besides its kind so the header stays small: v2 IP
 /// endpoints in their wire layout (source address, destination address, source port,
-/// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
+/// destination port, all big-endian), v2 UNIX paths, a v1 `TCP6` line's address fields (all
+/// borrowed from the input), or a v1 `TCP4` line's parsed endpoints.
 ///
 /// Every variant holds a slice, even those whose length is fixed (12, 36 or 216 bytes, checked again on
 /// access): the v2 fast path then writes all three words of the value, and the accessors, which load the
@@ -194,7 +199,13 @@ const UNSPECIFIED: SocketAddr =
 #[derive(Debug, Clone, Copy)]
 enum Endpoints<'a> {
     Unspecified,
-    /// A v1 line's validated `src dst sport dport` text, read again on access.
+    /// A v1 `TCP4` line's endpoints, each as one word `address << 16 | port`: two words in the places the slice
+    /// variants use, so they fit without growing the header and the v2 fast path's stores cover them.
+    V1Inet4 {
+        source: u64,
+        destination: u64,
+    },
+    /// A v1 `TCP6` line's validated `src dst sport dport` text, read again on access.
     V1Text(&'a [u8]),
     /// The 12-byte `AF_INET` block.
     Wire4(&'a [u8]),
@@ -211,6 +222,16 @@ impl PartialEq for Endpoints<'_> {
             (Self::V1Text(_), Self::V1Text(_)) => self.inet() == other.inet(),
             (Self::Unspecified, Self::Unspecified) => true,
             (Self::Wire4(a), Self::Wire4(b)) => a == b,
+            (
+                Self::V1Inet4 {
+                    source: a,
+                    destination: b,
+                },
+                Self::V1Inet4 {
+                    source: c,
+                    destination: d,
+                },
+            ) => (a, b) == (c, d),
             (Self::Wire6(a), Self::Wire6(b)) => a == b,
             (Self::Unix(a), Self::Unix(b)) => a == b,
             _ => false,
@@ -243,19 +264,22 @@ impl Endpoints<'_> {
     /// than the stores that wrote it, a store-forwarding stall of about 5 ns per address that dominated v2 IPv4
     /// decoding (BENCHMARKS.md, "PROXY protocol codec"). Built here, each arm stores its fields straight into
     /// the caller's value.
-    #[inline]
+    #[inline(always)]
     fn inet_at(&self, side: Side) -> Option<SocketAddr> {
         match *self {
-            Self::Wire4(wire) => {
-                let &[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] =
-                    wire.first_chunk::<12>()?;
-                let (ip, port) = match side {
-                    Side::Source => ([s0, s1, s2, s3], [sp0, sp1]),
-                    Side::Destination => ([d0, d1, d2, d3], [dp0, dp1]),
+            Self::Wire4(wire) => Some(inet4_at(wire.first_chunk::<12>()?, side)),
+            Self::V1Inet4 {
+                source,
+                destination,
+            } => {
+                let word = match side {
+                    Side::Source => source,
+                    Side::Destination => destination,
                 };
+                let [_, _, a0, a1, a2, a3, p0, p1] = word.to_be_bytes();
                 Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(ip),
-                    u16::from_be_bytes(port),
+                    Ipv4Addr::new(a0, a1, a2, a3),
+                    u16::from_be_bytes([p0, p1]),
                 )))
             }
             Self::Wire6(wire) => {
@@ -279,6 +303,20 @@ impl Endpoints<'_> {
             Self::Unspecified | Self::Unix(_) => None,
         }
     }
+}
+
+/// One endpoint of an `AF_INET` address block.
+#[inline(always)]
+fn inet4_at(wire: &[u8; 12], side: Side) -> SocketAddr {
+    let &[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = wire;
+    let (ip, port) = match side {
+        Side::Source => ([s0, s1, s2, s3], [sp0, sp1]),
+        Side::Destination => ([d0, d1, d2, d3], [dp0, dp1]),
+    };
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::from(ip),
+        u16::from_be_bytes(port),
+    ))
 }
 
 /// A v1 line's endpoint, parsed again from its validated text (out of line: v2 is the hot path).
