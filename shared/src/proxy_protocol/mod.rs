@@ -250,6 +250,10 @@ enum Side {
 
 impl Endpoints<'_> {
     fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
+        if let Self::V1Text(text) = self {
+            // One parse of the line for both ends.
+            return v1::inet_fields(text);
+        }
         Some((
             self.inet_at(Side::Source)?,
             self.inet_at(Side::Destination)?,
