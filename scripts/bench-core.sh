@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shared crate's figures in BENCHMARKS.md ("PROXY protocol codec" and
-# "Client-IP resolution") in about four minutes.
+# "Client-IP resolution") in about five minutes.
 #
 #   scripts/bench-core.sh          # instruction counts, then criterion wall clock
 #   scripts/bench-core.sh ir       # instruction counts only (valgrind; deterministic)

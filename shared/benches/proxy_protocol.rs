@@ -57,15 +57,15 @@ fn inputs() -> Inputs {
 /// eager work.
 fn trueip_source(buf: &[u8]) -> usize {
     let d = trueip::proxy_protocol::decode(buf).expect("trueip decodes");
-    black_box(d.header.source());
-    black_box(d.header.destination());
+    black_box(&d.header.source());
+    black_box(&d.header.destination());
     d.consumed
 }
 
 fn trueip_tlvs_raw(buf: &[u8]) -> usize {
     let d = trueip::proxy_protocol::decode(buf).expect("trueip decodes");
-    black_box(d.header.source());
-    black_box(d.header.destination());
+    black_box(&d.header.source());
+    black_box(&d.header.destination());
     d.header
         .raw_tlvs_iter()
         .map(|t| black_box(t).is_ok() as usize)
@@ -74,8 +74,8 @@ fn trueip_tlvs_raw(buf: &[u8]) -> usize {
 
 fn trueip_tlvs(buf: &[u8]) -> usize {
     let d = trueip::proxy_protocol::decode(buf).expect("trueip decodes");
-    black_box(d.header.source());
-    black_box(d.header.destination());
+    black_box(&d.header.source());
+    black_box(&d.header.destination());
     let mut n = 0;
     for tlv in d.header.tlvs() {
         if let Ok(Tlv::Ssl(ssl)) = tlv {

@@ -62,8 +62,8 @@ fn main() {
 
 fn trueip_typed(buf: &[u8]) -> usize {
     let d = decode(buf).expect("trueip decodes");
-    black_box(d.header.source());
-    black_box(d.header.destination());
+    black_box(&d.header.source());
+    black_box(&d.header.destination());
     d.header
         .tlvs()
         .map(|t| usize::from(black_box(t).is_ok()))
@@ -72,8 +72,8 @@ fn trueip_typed(buf: &[u8]) -> usize {
 
 fn trueip_raw(buf: &[u8]) -> usize {
     let d = decode(buf).expect("trueip decodes");
-    black_box(d.header.source());
-    black_box(d.header.destination());
+    black_box(&d.header.source());
+    black_box(&d.header.destination());
     d.header
         .raw_tlvs_iter()
         .map(|t| usize::from(black_box(t).is_ok()))

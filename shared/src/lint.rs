@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::{AllTrusted, Config, Malformed, UntrustedHeaders};
+use crate::config::{AllTrusted, Config, Malformed, TooFewHops, UntrustedHeaders};
 use crate::trust::CidrSpec;
 
 /// One finding.
@@ -40,6 +40,18 @@ pub fn lint(config: &Config) -> Vec<Warning> {
         }
     }
 
+    // Split ranges (`0.0.0.0/1` and `128.0.0.0/1`) trust everything just the same.
+    if !out.iter().any(|w| w.code == "trust_everything") && policy.trust.proxies.covers_everything()
+    {
+        out.push(Warning {
+            code: "trust_everything",
+            path: "trust.proxies".to_owned(),
+            message: "together these entries trust every IPv4 or every IPv6 address: any client can write the \
+                      X-Forwarded-For entry that becomes its IP; list only your load balancers' and proxies' ranges"
+                .to_owned(),
+        });
+    }
+
     if policy.trust.hops.is_some() && policy.trust.proxies.is_empty() && internet_facing(config) {
         out.push(Warning {
             code: "hops_without_trusted_proxies",
@@ -69,6 +81,20 @@ pub fn lint(config: &Config) -> Vec<Warning> {
             path: "actions.malformed".to_owned(),
             message: "with \"peer\", a request whose chain holds an unparsable entry is judged as the peer, usually an \
                       internal proxy: with access rules that can admit it; use \"reject\""
+                .to_owned(),
+        });
+    }
+
+    if has_access_rules
+        && policy.trust.hops.is_some()
+        && policy.actions.too_few_hops == TooFewHops::Peer
+    {
+        out.push(Warning {
+            code: "too_few_hops_falls_back_with_access_control",
+            path: "actions.too_few_hops".to_owned(),
+            message: "with \"peer\", a request that arrives with fewer hops than trust.hops (a client that skipped \
+                      the outer proxy, or sent no X-Forwarded-For at all) is judged as the peer, usually an internal \
+                      proxy: with access rules that can admit it; use \"reject\""
                 .to_owned(),
         });
     }
@@ -167,6 +193,46 @@ mod tests {
                 "leftmost_with_access_control",
                 "malformed_falls_back_with_access_control"
             ]
+        );
+    }
+
+    #[test]
+    fn split_ranges_that_cover_everything_are_flagged_once() {
+        let config =
+            Config::from_json(r#"{"trust":{"proxies":["0.0.0.0/1","128.0.0.0/1","10.0.0.0/8"]}}"#)
+                .expect("parses");
+        let warnings = lint(&config);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            (warnings[0].code, warnings[0].path.as_str()),
+            ("trust_everything", "trust.proxies")
+        );
+        assert_eq!(
+            codes(r#"{"trust":{"proxies":["0.0.0.0/0","::/1","8000::/1"]}}"#),
+            ["trust_everything"]
+        );
+    }
+
+    #[test]
+    fn too_few_hops_fallback_matters_only_with_access_rules_in_hop_mode() {
+        let gated = r#""trust":{"hops":2,"proxies":["10.0.0.0/8"]}"#;
+        let allow = r#""access":{"allow":["private"]}"#;
+        assert!(codes(&format!("{{{gated}}}")).is_empty());
+        assert_eq!(
+            codes(&format!("{{{gated},{allow}}}")),
+            ["too_few_hops_falls_back_with_access_control"]
+        );
+        assert!(
+            codes(&format!(
+                r#"{{{gated},{allow},"actions":{{"too_few_hops":"reject"}}}}"#
+            ))
+            .is_empty()
+        );
+        assert!(
+            codes(&format!(
+                r#"{{"trust":{{"proxies":["10.0.0.0/8"]}},{allow}}}"#
+            ))
+            .is_empty()
         );
     }
 

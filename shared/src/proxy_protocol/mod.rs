@@ -21,9 +21,10 @@
 //!
 //! [`Header`] is small and `Copy`, and borrows everything from the input: v2 IP endpoints stay
 //! in their wire layout and become [`SocketAddr`]s on access ([`Header::source`],
-//! [`Header::addresses`]); a v1 line's address fields are validated when decoding and read
-//! again on access; TLVs and UNIX paths are borrowed as they are. Nothing address-sized is
-//! copied into the result, so the common v2 decode returns a few words.
+//! [`Header::addresses`]); a v1 `TCP4` line's endpoints are kept parsed in two words, a `TCP6`
+//! line's fields are validated when decoding and read again on access; TLVs and UNIX paths are
+//! borrowed as they are. Nothing address-sized is copied into the result, so the common v2
+//! decode returns a few words.
 //!
 //! # Encoding
 //! [`encode_v1`] and [`V2Builder`] (or [`encode_v2`]) produce headers, computing the CRC32C if
@@ -40,7 +41,7 @@ mod tlv;
 mod v1;
 mod v2;
 
-use core::net::SocketAddr;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 pub use crc32c::crc32c;
 pub use encode::{V2Builder, encode_ssl_sub_tlvs, encode_v1, encode_v2};
@@ -72,8 +73,8 @@ pub struct Decoded<'a> {
 /// A validated PROXY header, borrowing its TLVs (and UNIX paths) from the input.
 ///
 /// Small and cheap to return: v2 IP endpoints are borrowed in their 12- or 36-byte wire layout
-/// and turned into [`SocketAddr`]s by the accessors; v1 address fields and UNIX paths are
-/// borrowed too.
+/// and turned into [`SocketAddr`]s by the accessors; v1 `TCP6` address fields and UNIX paths
+/// are borrowed too (v1 `TCP4` endpoints are held parsed, in two words).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     version: Version,
@@ -111,7 +112,10 @@ impl<'a> Header<'a> {
     pub fn addresses(&self) -> Addresses {
         match self.endpoints {
             Endpoints::Unspecified => Addresses::Unspecified,
-            Endpoints::V1Text(_) | Endpoints::Wire4(_) | Endpoints::Wire6(_) => {
+            Endpoints::V1Inet4 { .. }
+            | Endpoints::V1Text(_)
+            | Endpoints::Wire4(_)
+            | Endpoints::Wire6(_) => {
                 let (source, destination) =
                     self.endpoints.inet().unwrap_or((UNSPECIFIED, UNSPECIFIED));
                 Addresses::Inet {
@@ -121,7 +125,8 @@ impl<'a> Header<'a> {
             }
             Endpoints::Unix(paths) => {
                 let (source, destination) = paths
-                    .split_first_chunk::<108>()
+                    .first_chunk::<216>()
+                    .and_then(|paths| paths.split_first_chunk::<108>())
                     .map_or(([0; 108], [0; 108]), |(s, d)| {
                         (*s, <[u8; 108]>::try_from(d).unwrap_or([0; 108]))
                     });
@@ -136,21 +141,13 @@ impl<'a> Header<'a> {
     /// The proxied source as an IP socket address, if there is one.
     #[inline]
     pub fn source(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(source, _)| source);
-        }
-        self.endpoints.inet_fixed().map(|(source, _)| source)
+        self.endpoints.inet_at(Side::Source)
     }
 
     /// The proxied destination as an IP socket address, if there is one.
     #[inline]
     pub fn destination(&self) -> Option<SocketAddr> {
-        if let Endpoints::V1Text(text) = self.endpoints {
-            return v1::inet_fields(text).map(|(_, destination)| destination);
-        }
-        self.endpoints
-            .inet_fixed()
-            .map(|(_, destination)| destination)
+        self.endpoints.inet_at(Side::Destination)
     }
 
     /// The v2 TLVs, interpreted lazily; empty for v1.
@@ -189,17 +186,33 @@ impl core::fmt::Debug for Header<'_> {
 const UNSPECIFIED: SocketAddr =
     SocketAddr::new(core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
 
-/// What [`Header`] stores, all borrowed from the input so the header stays small: v2 IP
+/// What [`Header`] stores, at most two words besides its kind so the header stays small: v2 IP
 /// endpoints in their wire layout (source address, destination address, source port,
-/// destination port, all big-endian), v2 UNIX paths, or a v1 line's address fields.
+/// destination port, all big-endian), v2 UNIX paths, a v1 `TCP6` line's address fields (all
+/// borrowed from the input), or a v1 `TCP4` line's parsed endpoints.
+///
+/// Every variant holds a slice, even those whose length is fixed (12, 36 or 216 bytes, checked again on
+/// access): the v2 fast path then writes all three words of the value, and the accessors, which load the
+/// length ahead of the match for the v1 case, never read a word the decoder left unwritten. Holding
+/// `&[u8; 12]` there left it unwritten, and reading it back across the previous call's narrower stores was a
+/// store-forwarding stall of several nanoseconds per IPv6 decode (BENCHMARKS.md, "PROXY protocol codec").
 #[derive(Debug, Clone, Copy)]
 enum Endpoints<'a> {
     Unspecified,
-    /// A v1 line's validated `src dst sport dport` text, read again on access.
+    /// A v1 `TCP4` line's endpoints, each as one word `address << 16 | port`: two words in the places the slice
+    /// variants use, so they fit without growing the header and the v2 fast path's stores cover them.
+    V1Inet4 {
+        source: u64,
+        destination: u64,
+    },
+    /// A v1 `TCP6` line's validated `src dst sport dport` text, read again on access.
     V1Text(&'a [u8]),
-    Wire4(&'a [u8; 12]),
-    Wire6(&'a [u8; 36]),
-    Unix(&'a [u8; 216]),
+    /// The 12-byte `AF_INET` block.
+    Wire4(&'a [u8]),
+    /// The 36-byte `AF_INET6` block.
+    Wire6(&'a [u8]),
+    /// The 216-byte `AF_UNIX` block.
+    Unix(&'a [u8]),
 }
 
 impl PartialEq for Endpoints<'_> {
@@ -209,6 +222,16 @@ impl PartialEq for Endpoints<'_> {
             (Self::V1Text(_), Self::V1Text(_)) => self.inet() == other.inet(),
             (Self::Unspecified, Self::Unspecified) => true,
             (Self::Wire4(a), Self::Wire4(b)) => a == b,
+            (
+                Self::V1Inet4 {
+                    source: a,
+                    destination: b,
+                },
+                Self::V1Inet4 {
+                    source: c,
+                    destination: d,
+                },
+            ) => (a, b) == (c, d),
             (Self::Wire6(a), Self::Wire6(b)) => a == b,
             (Self::Unix(a), Self::Unix(b)) => a == b,
             _ => false,
@@ -218,59 +241,96 @@ impl PartialEq for Endpoints<'_> {
 
 impl Eq for Endpoints<'_> {}
 
+/// Which side of a connection an accessor reads.
+#[derive(Clone, Copy)]
+enum Side {
+    Source,
+    Destination,
+}
+
 impl Endpoints<'_> {
     fn inet(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::V1Text(text) => v1::inet_fields(text),
-            _ => self.inet_fixed(),
+        if let Self::V1Text(text) = self {
+            // One parse of the line for both ends.
+            return v1::inet_fields(text);
         }
+        Some((
+            self.inet_at(Side::Source)?,
+            self.inet_at(Side::Destination)?,
+        ))
     }
 
-    /// [`Endpoints::inet`] for the v2 layouts, held in the header (all but v1 text).
-    #[inline]
-    fn inet_fixed(&self) -> Option<(SocketAddr, SocketAddr)> {
-        match self {
-            Self::Wire4(wire) => Some(inet4(wire)),
-            Self::Wire6(wire) => inet6(wire),
-            Self::V1Text(_) | Self::Unspecified | Self::Unix(_) => None,
+    /// One endpoint as a socket address, built straight from its wire bytes in the arm of its family.
+    ///
+    /// Why one endpoint per call and no shared helper returning both: when the two families' results meet in
+    /// one value before being returned, LLVM assembles it in a stack temporary in the other family's layout
+    /// (`SocketAddrV4` fields at offsets 2 and 6, `SocketAddrV6` at 4 and 28) and reads it back with wider loads
+    /// than the stores that wrote it, a store-forwarding stall of about 5 ns per address that dominated v2 IPv4
+    /// decoding (BENCHMARKS.md, "PROXY protocol codec"). Built here, each arm stores its fields straight into
+    /// the caller's value.
+    #[inline(always)]
+    fn inet_at(&self, side: Side) -> Option<SocketAddr> {
+        match *self {
+            Self::Wire4(wire) => Some(inet4_at(wire.first_chunk::<12>()?, side)),
+            Self::V1Inet4 {
+                source,
+                destination,
+            } => {
+                let word = match side {
+                    Side::Source => source,
+                    Side::Destination => destination,
+                };
+                let [_, _, a0, a1, a2, a3, p0, p1] = word.to_be_bytes();
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::new(a0, a1, a2, a3),
+                    u16::from_be_bytes([p0, p1]),
+                )))
+            }
+            Self::Wire6(wire) => {
+                let (addrs, ports) = wire.first_chunk::<36>()?.split_first_chunk::<32>()?;
+                let (s, d) = addrs.split_first_chunk::<16>()?;
+                let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
+                let (ip, port) = match side {
+                    Side::Source => (s, [sp0, sp1]),
+                    Side::Destination => (d.first_chunk::<16>()?, [dp0, dp1]),
+                };
+                // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves the
+                // address as two words instead of splitting it around `SocketAddr`'s field offsets.
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from_bits(u128::from_be_bytes(*ip)),
+                    u16::from_be_bytes(port),
+                    0,
+                    0,
+                )))
+            }
+            Self::V1Text(text) => v1_endpoint(text, side),
+            Self::Unspecified | Self::Unix(_) => None,
         }
     }
 }
 
-#[inline]
-fn inet4(wire: &[u8; 12]) -> (SocketAddr, SocketAddr) {
-    let [s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = *wire;
-    (
-        SocketAddr::new(
-            core::net::Ipv4Addr::new(s0, s1, s2, s3).into(),
-            u16::from_be_bytes([sp0, sp1]),
-        ),
-        SocketAddr::new(
-            core::net::Ipv4Addr::new(d0, d1, d2, d3).into(),
-            u16::from_be_bytes([dp0, dp1]),
-        ),
-    )
-}
-
-#[inline]
-fn inet6(wire: &[u8; 36]) -> Option<(SocketAddr, SocketAddr)> {
-    let (addrs, ports) = wire.split_first_chunk::<32>()?;
-    let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
-    let (s, d) = addrs.split_first_chunk::<16>()?;
-    let d: &[u8; 16] = d.try_into().ok()?;
-    // Through `u128` rather than `Ipv6Addr::from([u8; 16])`: the same value, but LLVM then moves each address as
-    // two words instead of splitting it around `SocketAddr`'s field offsets (125 -> 98 instructions per decode
-    // and read of both addresses, measured in BENCHMARKS.md).
-    Some((
-        SocketAddr::new(
-            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*s)).into(),
-            u16::from_be_bytes([sp0, sp1]),
-        ),
-        SocketAddr::new(
-            core::net::Ipv6Addr::from_bits(u128::from_be_bytes(*d)).into(),
-            u16::from_be_bytes([dp0, dp1]),
-        ),
+/// One endpoint of an `AF_INET` address block.
+#[inline(always)]
+fn inet4_at(wire: &[u8; 12], side: Side) -> SocketAddr {
+    let &[s0, s1, s2, s3, d0, d1, d2, d3, sp0, sp1, dp0, dp1] = wire;
+    let (ip, port) = match side {
+        Side::Source => ([s0, s1, s2, s3], [sp0, sp1]),
+        Side::Destination => ([d0, d1, d2, d3], [dp0, dp1]),
+    };
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::from(ip),
+        u16::from_be_bytes(port),
     ))
+}
+
+/// A v1 line's endpoint, parsed again from its validated text (out of line: v2 is the hot path).
+#[inline(never)]
+fn v1_endpoint(text: &[u8], side: Side) -> Option<SocketAddr> {
+    let (source, destination) = v1::inet_fields(text)?;
+    Some(match side {
+        Side::Source => source,
+        Side::Destination => destination,
+    })
 }
 
 /// The PROXY protocol version of a header.

@@ -92,38 +92,32 @@ fn parse_line<'a>(c: &mut Cursor<'a>) -> Result<(Transport, Endpoints<'a>, usize
 
     let fields = c.peek_rest();
     let fields_start = c.position();
-    // The fields are validated here, and the header keeps their text and reads it again on access
-    // (`inet_fields`): holding the parsed addresses inside every `Header` would make the common v2 result
-    // bigger and slower to return (measured in BENCHMARKS.md).
-    address(c, want_v6, name)?;
-    address(c, want_v6, name)?;
-    port(c, End::Space)?;
-    port(c, End::Cr)?;
+    // TCP4 endpoints fit in two words and are kept parsed. TCP6 ones do not (36 bytes): the header keeps their
+    // validated text and reads it again on access (`inet_fields`), because holding them inside every `Header`
+    // would make the common v2 result bigger and slower to return (measured in BENCHMARKS.md).
+    let source = address(c, want_v6, name)?;
+    let destination = address(c, want_v6, name)?;
+    let source_port = port(c, End::Space)?;
+    let destination_port = port(c, End::Cr)?;
     literal(c, b"\n", |found| DecodeError::V1BadLineEnd { found })?;
-    let endpoints = Endpoints::V1Text(
-        fields
-            .get(..c.position().saturating_sub(fields_start + 2))
-            .unwrap_or_default(),
-    );
+    let endpoints = match (source, destination) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Endpoints::V1Inet4 {
+            source: u64::from(s.to_bits()) << 16 | u64::from(source_port),
+            destination: u64::from(d.to_bits()) << 16 | u64::from(destination_port),
+        },
+        _ => Endpoints::V1Text(
+            fields
+                .get(..c.position().saturating_sub(fields_start + 2))
+                .unwrap_or_default(),
+        ),
+    };
     Ok((Transport::Stream, endpoints, c.position()))
 }
 
-/// The endpoints of a validated TCP4 or TCP6 line's fields, `src dst sport dport` (see [`parse_line`]), read
-/// as the decoder read them. `None` only if `text` is not such a text, which the decoder never stores.
+/// The endpoints of a validated TCP6 line's fields, `src dst sport dport` (see [`parse_line`]), read as the
+/// decoder read them (TCP4 lines are kept parsed). `None` only if `text` is not such a text, which the decoder
+/// never stores.
 pub(super) fn inet_fields(text: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    // TCP4 in one forward pass; TCP6 field by field through std's parser, as the decoder read it.
-    let v4 = crate::addr::parse_v4_prefix;
-    if let Some((source, rest)) = v4(text)
-        && let Some((destination, rest)) = rest.strip_prefix(b" ").and_then(v4)
-        && let Some(ports) = rest.strip_prefix(b" ")
-    {
-        let space = ports.iter().position(|&b| b == b' ')?;
-        let (source_port, destination_port) = (ports.get(..space)?, ports.get(space + 1..)?);
-        return Some((
-            SocketAddr::new(source.into(), parse_port(source_port)?),
-            SocketAddr::new(destination.into(), parse_port(destination_port)?),
-        ));
-    }
     let mut fields = text.split(|&b| b == b' ');
     let mut ip = || -> Option<IpAddr> {
         let field = fields.next()?;

@@ -41,10 +41,10 @@ pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
         && let Some(body) = rest.get(..length)
     {
         let parsed = if fam == 0x11 {
-            body.split_first_chunk()
+            body.split_at_checked(usize::from(INET_LEN))
                 .map(|(block, tlvs)| (Endpoints::Wire4(block), tlvs, INET_LEN))
         } else {
-            body.split_first_chunk()
+            body.split_at_checked(usize::from(INET6_LEN))
                 .map(|(block, tlvs)| (Endpoints::Wire6(block), tlvs, INET6_LEN))
         };
         if let Some((endpoints, tlvs, required)) = parsed {
@@ -226,17 +226,15 @@ fn family_transport(byte: u8) -> Result<(Family, Transport), DecodeError> {
     Ok((family, transport))
 }
 
-/// Takes the address block in its wire layout; its length was checked against the family, so
-/// every read succeeds (the `Unspecified` fallbacks are unreachable but keep it panic-free).
+/// Takes the address block in its wire layout; `block` is exactly the family's address length.
 #[inline(always)]
 fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
     match family {
-        Family::Unspec => None,
-        Family::Inet => block.first_chunk().map(Endpoints::Wire4),
-        Family::Inet6 => block.first_chunk().map(Endpoints::Wire6),
-        Family::Unix => block.first_chunk().map(Endpoints::Unix),
+        Family::Unspec => Endpoints::Unspecified,
+        Family::Inet => Endpoints::Wire4(block),
+        Family::Inet6 => Endpoints::Wire6(block),
+        Family::Unix => Endpoints::Unix(block),
     }
-    .unwrap_or(Endpoints::Unspecified)
 }
 
 /// Walks the TLV framing, enforces the UNIQUE_ID cap and verifies a CRC32C if present.

@@ -9,7 +9,10 @@
 //!    left. CIDR mode skips entries in `trust.proxies`; hop mode (`trust.hops = N`) skips exactly N-1 entries and
 //!    the client is hop N. The walk stops at the first entry that is not an address (malformed, `unknown`,
 //!    obfuscated) and never skips past it: `actions.malformed` decides.
-//! 4. Running out of entries is `actions.all_trusted` (CIDR mode) or `actions.too_few_hops` (hop mode).
+//! 4. Running out of entries is `actions.all_trusted` (CIDR mode) or `actions.too_few_hops` (hop mode). With no
+//!    source present at all, hop mode has a chain of the peer alone, fewer hops than configured, so
+//!    `actions.too_few_hops` decides as well (Envoy falls back to the downstream address for a missing XFF exactly as
+//!    for a short one); CIDR mode takes the peer, since a trusted proxy may make requests of its own.
 //!
 //! [`Resolver::resolve`] allocates nothing unless it rejects (the rejection detail is a `String`);
 //! [`Resolver::resolve_traced`] runs the same walk and also records a [`Trace`].

@@ -147,6 +147,42 @@ fn trace_of_hop_mode_and_fallback() {
 }
 
 #[test]
+fn hop_mode_without_any_source_is_too_few_hops() {
+    // The chain is the peer alone: 0 entries where trust.hops = 2 needs 2.
+    let h: &[(&[u8], &[u8])] = &[(b"accept", b"*/*")];
+    let (result, trace) =
+        resolver(r#"{"trust":{"hops":2}}"#).resolve_traced(&req("192.0.2.5:1", h));
+    let d = result.expect("decision");
+    assert_eq!(
+        (d.source, d.hop, d.fallback),
+        (Source::Peer, 0, Some(Fallback::TooFewHops))
+    );
+    assert_eq!(
+        trace.steps().last().map(String::as_str),
+        Some("client 192.0.2.5:1 from peer hop 0 (external)")
+    );
+    assert!(
+        trace
+            .to_string()
+            .contains("0 entries, trust.hops = 2 needs 2: actions.too_few_hops = peer"),
+        "{trace}"
+    );
+    let rejected = resolver(r#"{"trust":{"hops":2},"actions":{"too_few_hops":"reject"}}"#)
+        .resolve(&req("192.0.2.5:1", h))
+        .expect_err("rejection");
+    assert_eq!(rejected.kind, RejectKind::TooFewHops);
+    assert_eq!(
+        rejected.detail,
+        "no forwarding header, trust.hops = 2 needs 2 entries"
+    );
+    // CIDR mode is unchanged: a trusted proxy's own request is its own client.
+    let d = resolver(r#"{"trust":{"proxies":["10.0.0.0/8"]},"actions":{"all_trusted":"reject"}}"#)
+        .resolve(&req("10.0.0.7:1", h))
+        .expect("decision");
+    assert_eq!((d.source, d.fallback), (Source::Peer, None));
+}
+
+#[test]
 fn identity_trusts_the_peer() {
     let r = resolver(r#"{"trust":{"identities":["spiffe://td/ns/gw/sa/gw"]}}"#);
     let h: &[(&[u8], &[u8])] = &[(b"x-forwarded-for", b"203.0.113.9")];

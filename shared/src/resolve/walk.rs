@@ -212,6 +212,12 @@ impl Resolver {
             return self.conclude(peer, source, walk, spoof, t);
         }
         t.note(format_args!("no configured source present"));
+        if let Mode::Hops { n, .. } = self.mode {
+            // The chain is the peer alone: fewer hops than configured, exactly like a header with too few entries
+            // (Envoy's `getLastAddressFromXFF` answers both with "no address" and falls back to the downstream
+            // address, which is what `too_few_hops = peer` does too).
+            return self.too_few_hops(peer, n, None, 0, spoof, t);
+        }
         Ok(self.peer_decision(peer, None, spoof, t))
     }
 
@@ -406,21 +412,38 @@ impl Resolver {
                         t,
                     )),
                 },
-                Mode::Hops { n, .. } => match actions.too_few_hops {
-                    TooFewHops::Peer => {
-                        t.note(format_args!(
-                            "{hop} entries, trust.hops = {n} needs {n}: actions.too_few_hops = peer"
-                        ));
-                        Ok(self.peer_decision(peer, Some(Fallback::TooFewHops), spoof, t))
-                    }
-                    TooFewHops::Reject => Err(self.reject(
-                        RejectKind::TooFewHops,
-                        format!("{source}: {hop} entries, trust.hops = {n} needs {n}"),
-                        spoof,
-                        t,
-                    )),
-                },
+                Mode::Hops { n, .. } => self.too_few_hops(peer, n, Some(&source), hop, spoof, t),
             },
+        }
+    }
+
+    /// Hop mode (`trust.hops = n`) found fewer than `n` entries: `entries` in `source`, or none at all (`source`
+    /// is `None`).
+    fn too_few_hops<T: Tracer>(
+        &self,
+        peer: PeerAddr,
+        n: u16,
+        source: Option<&Source>,
+        entries: u16,
+        spoof: SpoofSignals,
+        t: &mut T,
+    ) -> Result<Decision, Rejection> {
+        match self.policy.actions.too_few_hops {
+            TooFewHops::Peer => {
+                t.note(format_args!(
+                    "{entries} entries, trust.hops = {n} needs {n}: actions.too_few_hops = peer"
+                ));
+                Ok(self.peer_decision(peer, Some(Fallback::TooFewHops), spoof, t))
+            }
+            TooFewHops::Reject => {
+                let detail = match source {
+                    Some(source) => {
+                        format!("{source}: {entries} entries, trust.hops = {n} needs {n}")
+                    }
+                    None => format!("no forwarding header, trust.hops = {n} needs {n} entries"),
+                };
+                Err(self.reject(RejectKind::TooFewHops, detail, spoof, t))
+            }
         }
     }
 
