@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HOST, HeaderName, HeaderValue};
+use http::header::{HOST, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -220,14 +220,10 @@ async fn forward(
         }
     }
     tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
-    if let Some(name) = settings
-        .decision_header
-        .as_ref()
-        .and_then(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok())
-    {
-        parts.headers.remove(&name);
+    if let Some(name) = &state.decision_header {
+        parts.headers.remove(name);
         if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
-            parts.headers.insert(name, v);
+            parts.headers.insert(name.clone(), v);
         }
     }
     let downstream_h2 = parts.version == Version::HTTP_2;
