@@ -10,8 +10,9 @@
 #   idle           RSS with IDLE idle PROXY v2 connections
 #   syscalls       system calls, epoll waits and wakeups per request of the two HTTP jobs, trueip vs
 #                  HAProxy (perf tracepoints; skipped without perf)
-#   instructions   user-space instructions per request of the two HTTP jobs, trueip vs HAProxy,
-#                  under callgrind: deterministic, so it compares builds on a busy machine
+#   instructions   user-space instructions and simulated L1/LL cache misses per request of the two
+#                  HTTP jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
+#                  builds on a busy machine
 #
 # Placement: the machine this was written on has 2 CPUs for the load generator, the proxy and the
 # backend. Left to the scheduler, the backend and the proxy sometimes share a CPU and sometimes do
@@ -396,10 +397,14 @@ fi
 # Instructions per request: run the proxy under callgrind (with the same configuration files as
 # above, on the same ports, so the wall-clock instances stop first) for N_SMALL and then N_LARGE
 # requests; the difference divided by the difference in requests cancels start-up and shutdown.
+# Callgrind also simulates the caches (valgrind's model of this machine's L1 and last level), so
+# the same runs count L1 instruction and data misses: fewer instructions do not make a faster proxy
+# when the code and data they touch miss the L1 more often. The estimate of cycles is valgrind's
+# own weighting, Ir + 10 x L1 misses + 100 x last-level misses.
 N_SMALL=${N_SMALL:-2000}
 N_LARGE=${N_LARGE:-12000}
 
-callgrind_total() { # port requests loadgen-args... -- command...: total instructions of one run
+callgrind_totals() { # port requests loadgen-args... -- command...: "Ir I1mr D1mr D1mw ILmr DLmr DLmw" of one run
     local port=$1 requests=$2
     shift 2
     local args=()
@@ -410,7 +415,7 @@ callgrind_total() { # port requests loadgen-args... -- command...: total instruc
     shift
     local out="$WORK/callgrind.out"
     rm -f "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/valgrind.log" &
+    valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/valgrind.log" &
     local vg=$!
     PIDS+=("$vg")
     wait_port "$port" 1200 # valgrind starts slowly
@@ -418,24 +423,31 @@ callgrind_total() { # port requests loadgen-args... -- command...: total instruc
         --max-requests "$requests" --threads 1 "${args[@]}" >/dev/null
     kill -TERM "$vg"
     wait "$vg" || true
-    awk '/^summary:/ {print $2}' "$out"
+    # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+    awk '/^summary:/ {print $2, $5, $6, $7, $8, $9, $10}' "$out"
 }
 
 instructions() { # name port loadgen-args... -- command...
     local name=$1 port=$2
     shift 2
     local small large
-    small=$(callgrind_total "$port" "$N_SMALL" "$@")
-    large=$(callgrind_total "$port" "$N_LARGE" "$@")
-    echo "| $name | $(((large - small) / (N_LARGE - N_SMALL))) |"
+    small=$(callgrind_totals "$port" "$N_SMALL" "$@")
+    large=$(callgrind_totals "$port" "$N_LARGE" "$@")
+    python3 - "$name" "$small" "$large" "$((N_LARGE - N_SMALL))" <<'PY'
+import sys
+name, n = sys.argv[1], int(sys.argv[4])
+ir, i1, d1r, d1w, ilr, dlr, dlw = [(int(b) - int(a)) / n for a, b in zip(sys.argv[2].split(), sys.argv[3].split())]
+est = ir + 10 * (i1 + d1r + d1w) + 100 * (ilr + dlr + dlw)
+print(f"| {name} | {ir:.0f} | {i1:.0f} | {d1r + d1w:.0f} | {ilr + dlr + dlw:.1f} | {est:.0f} |")
+PY
 }
 
 if wanted instructions; then
     kill "$TRUEIP_PID" "$HAPROXY_PID"
     wait "$TRUEIP_PID" "$HAPROXY_PID" 2>/dev/null || true
     echo
-    echo "| job / server | instructions per request (callgrind, user space) |"
-    echo "| --- | ---: |"
+    echo "| job / server, per request (callgrind, user space) | instructions | L1i misses | L1d misses | LL misses | estimated cycles |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     instructions "proxy-v2-http / trueip" $T1 --proxy-v2 -- "${TRUEIP_CMD[@]}"
     instructions "proxy-v2-http / haproxy" $H1 --proxy-v2 -- "${HAPROXY_CMD[@]}"
     instructions "xff-realip / trueip" $T2 "${XFF[@]}" -- "${TRUEIP_CMD[@]}"
