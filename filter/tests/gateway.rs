@@ -80,8 +80,8 @@ fn untrusted_peers_lose_their_forwarding_headers() {
 fn num_trusted_proxies_needs_the_matching_filter_setting() {
     // The gateway's connection manager trusts one hop: source.address is an XFF entry, not the peer.
     let cm = ConnectionManager {
-        use_remote_address: true,
         xff_num_trusted_hops: 1,
+        ..ConnectionManager::GATEWAY
     };
     let req = get("10.0.0.2:5000", &[("x-forwarded-for", "203.0.113.9")]);
     let mut options = PluginOptions::new(

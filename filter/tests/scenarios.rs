@@ -11,7 +11,9 @@
 mod common;
 
 use serde::Deserialize;
-use trueip_wasm_harness::{Connection, ConnectionManager, PluginOptions, Request};
+use trueip_wasm_harness::{
+    Connection, ConnectionManager, InternalAddresses, PluginOptions, Request,
+};
 
 #[derive(Deserialize)]
 struct File {
@@ -23,6 +25,9 @@ struct Scenario {
     name: String,
     config: serde_json::Value,
     connection_manager: String,
+    /// Envoy's `internal_address_config`: absent = unset (Envoy 1.33 and later), or `"rfc1918"`.
+    #[serde(default)]
+    internal_address_config: Option<String>,
     peer: String,
     #[serde(default)]
     identity: Option<String>,
@@ -67,6 +72,12 @@ fn scenarios_on_wasmtime() {
                 "sidecar" => ConnectionManager::SIDECAR,
                 _ => ConnectionManager::GATEWAY,
             };
+            options.connection_manager.internal_addresses =
+                match sc.internal_address_config.as_deref() {
+                    None => InternalAddresses::Unset,
+                    Some("rfc1918") => InternalAddresses::Rfc1918,
+                    Some(other) => panic!("{}: unknown internal_address_config {other}", sc.name),
+                };
             let mut plugin = common::plugin_with(options);
             let (peer, local) = (common::sa(&sc.peer), common::sa("10.0.0.100:8080"));
             let c = match &sc.identity {

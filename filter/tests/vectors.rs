@@ -7,6 +7,10 @@
 //! - With `use_remote_address: true` Envoy appends the peer to X-Forwarded-For; when the policy keeps
 //!   X-Forwarded-For as it is (`rewrite.xff = "keep"`) that appended entry reaches the upstream.
 //! - Coalesced headers are compared entry by entry (`a, b` and `a,b` are the same list).
+//! - Envoy overwrites `x-envoy-external-address` on every request whose remote address is not
+//!   internal, and since Envoy 1.33 no address is internal unless `internal_address_config` lists it.
+//!   The vectors' trusted proxies are private addresses, so the gateway here lists RFC 1918, loopback
+//!   and ULA as internal, as a deployment must for Envoy to pass its proxies' `x-envoy-*` headers on.
 // Integration tests fail by panicking; the library-code lints do not apply here.
 #![allow(
     clippy::panic,
@@ -25,7 +29,10 @@ use trueip::config::envoy::EnvoyMode;
 use trueip::vectors::{
     self, ExpectedAccess, ExpectedDecision, ExpectedReject, HeaderVector, Observed,
 };
-use trueip_wasm_harness::{Connection, Exchange, Plugin, PluginOptions, Request, Teardown};
+use trueip_wasm_harness::{
+    Connection, ConnectionManager, Exchange, InternalAddresses, Plugin, PluginOptions, Request,
+    Teardown,
+};
 
 /// Headers Envoy coalesces into one comma-joined entry (a subset of its inline headers).
 const COALESCED: &[&str] = &[
@@ -48,9 +55,14 @@ fn every_header_vector_through_the_real_filter() {
             total += 1;
             let config = v.config(&configs_dir).unwrap();
             let text = config_text(v, &configs_dir);
-            let plugin = plugins
-                .entry(text.clone())
-                .or_insert_with(|| common::plugin_with(PluginOptions::new(text)));
+            let plugin = plugins.entry(text.clone()).or_insert_with(|| {
+                let mut options = PluginOptions::new(text);
+                options.connection_manager = ConnectionManager {
+                    internal_addresses: InternalAddresses::Rfc1918,
+                    ..ConnectionManager::GATEWAY
+                };
+                common::plugin_with(options)
+            });
             let ex = plugin.handle(&request(v));
             let observed = observe(&ex, v, config.policy.rewrite.xff == XffMode::Keep);
             let (core, expect) = match unknown_sidecar_peer(v, &config) {

@@ -73,8 +73,11 @@ class HeaderMap {
   replace(k, v) { this.remove(k); this.add(k, v); }
 }
 
-// Envoy's isInternalAddress with internal_address_config unset: RFC 1918, loopback, IPv6 ULA.
-function isInternal(ip) {
+// Whether Envoy treats a remote address as internal (internal_address_config). Unset in Envoy 1.33
+// and later: nothing is. 'rfc1918': RFC 1918, loopback and IPv6 ULA (the unset default before 1.33).
+function isInternal(config, ip) {
+  if (config === undefined) return false;
+  if (config !== 'rfc1918') throw new Error(`unknown internal_address_config ${config}`);
   if (ip.includes(':')) return ip === '::1' || /^f[cd]/i.test(ip);
   const [a, b] = ip.split('.').map(Number);
   return a === 10 || a === 127 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168);
@@ -206,7 +209,7 @@ class Vm {
       request.add('x-forwarded-for', peerIp);
       // An external request gets Envoy's own x-envoy-external-address (overwriting the client's).
       const single = !latin1(request.get('x-forwarded-for')).includes(',');
-      if (!(single && isInternal(peerIp))) request.replace('x-envoy-external-address', peerIp);
+      if (!(single && isInternal(sc.internal_address_config, peerIp))) request.replace('x-envoy-external-address', peerIp);
     } else {
       const xff = request.get('x-forwarded-for');
       const last = xff ? latin1(xff).split(',').pop().trim() : '';

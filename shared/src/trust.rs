@@ -248,7 +248,7 @@ fn canonical_net(net: IpNet) -> IpNet {
 }
 
 fn merge<T: Copy + Ord + num::One>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
-    ranges.sort_unstable();
+    heap_sort(&mut ranges);
     let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
     for (lo, hi) in ranges {
         if let Some(last) = out.last_mut()
@@ -262,6 +262,41 @@ fn merge<T: Copy + Ord + num::One>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
         out.push((lo, hi));
     }
     out
+}
+
+/// Sorts in place in O(n log n) without allocating. The set is built once per configuration, so its speed does not
+/// matter, but its size does: `sort_unstable` instantiated for both address families was 13 KB of the wasm filter
+/// at `opt-level = 3` (BENCHMARKS.md, "Wasm filter"); this is a few hundred bytes.
+fn heap_sort<T: Copy + Ord>(v: &mut [T]) {
+    for root in (0..v.len() / 2).rev() {
+        sift_down(v, root);
+    }
+    for end in (1..v.len()).rev() {
+        v.swap(0, end);
+        if let Some(heap) = v.get_mut(..end) {
+            sift_down(heap, 0);
+        }
+    }
+}
+
+/// Moves `heap[root]` down until neither child is larger (a max-heap below `root`).
+fn sift_down<T: Copy + Ord>(heap: &mut [T], mut root: usize) {
+    loop {
+        // `root < heap.len() / 2` or a child of such a root, so neither index overflows.
+        let left = 2 * root + 1;
+        let Some(&left_value) = heap.get(left) else {
+            return;
+        };
+        let (child, child_value) = match heap.get(left + 1) {
+            Some(&right_value) if right_value > left_value => (left + 1, right_value),
+            _ => (left, left_value),
+        };
+        match heap.get(root) {
+            Some(&value) if value < child_value => heap.swap(root, child),
+            _ => return,
+        }
+        root = child;
+    }
 }
 
 /// Below this many ranges a forward scan beats a binary search (no dependent loads, predictable branches); the

@@ -44,18 +44,51 @@ pub struct ConnectionManager {
     pub use_remote_address: bool,
     /// `xff_num_trusted_hops` (Istio `numTrustedProxies`).
     pub xff_num_trusted_hops: u32,
+    /// `internal_address_config`: which remote addresses make a request internal.
+    pub internal_addresses: InternalAddresses,
+}
+
+/// Which downstream remote addresses the connection manager treats as internal
+/// (`internal_address_config`). An internal request keeps the `x-envoy-*` headers it carries; an
+/// external one gets `x-envoy-external-address` set by Envoy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalAddresses {
+    /// The field unset in Envoy 1.33 and later: no address is internal. RFC 1918 addresses stopped
+    /// being internal by default in 1.33 (a header-spoofing fix for multi-tenant meshes) and the
+    /// runtime guard that restored them was removed in 1.36. Istio leaves the field unset unless
+    /// mesh networks are configured, so this is what its gateways do today.
+    Unset,
+    /// RFC 1918, loopback and IPv6 unique-local addresses: the field unset before Envoy 1.33
+    /// (`Network::Utility::isInternalAddress`), or an explicit `cidr_ranges` listing those ranges.
+    Rfc1918,
+}
+
+impl InternalAddresses {
+    /// Whether a request whose remote address is `ip` is internal.
+    pub fn contains(self, ip: IpAddr) -> bool {
+        match self {
+            InternalAddresses::Unset => false,
+            InternalAddresses::Rfc1918 => match ip {
+                IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+                IpAddr::V6(v6) => v6.is_loopback() || matches!(v6.octets(), [0xfc..=0xfd, ..]),
+            },
+        }
+    }
 }
 
 impl ConnectionManager {
-    /// An Istio ingress gateway by default: the peer is the remote address, no trusted hops.
+    /// An Istio ingress gateway by default: the peer is the remote address, no trusted hops, no
+    /// internal addresses.
     pub const GATEWAY: ConnectionManager = ConnectionManager {
         use_remote_address: true,
         xff_num_trusted_hops: 0,
+        internal_addresses: InternalAddresses::Unset,
     };
     /// An Istio sidecar inbound listener: the remote address comes from X-Forwarded-For.
     pub const SIDECAR: ConnectionManager = ConnectionManager {
         use_remote_address: false,
         xff_num_trusted_hops: 0,
+        internal_addresses: InternalAddresses::Unset,
     };
 
     /// Mutates the request headers as the connection manager does and returns the downstream remote
@@ -67,7 +100,7 @@ impl ConnectionManager {
     /// that entry is missing or not an IP, the peer is used.
     ///
     /// With `use_remote_address: true`, an external request (anything but a lone internal address in
-    /// X-Forwarded-For after the append) also gets `x-envoy-external-address` set to the remote
+    /// X-Forwarded-For after the append; see [`InternalAddresses`]) also gets `x-envoy-external-address` set to the remote
     /// address, overwriting what the client sent; an internal request keeps whatever it carried.
     pub fn apply(&self, peer: SocketAddr, headers: &mut HeaderMap) -> SocketAddr {
         let hops = self.xff_num_trusted_hops;
@@ -82,7 +115,7 @@ impl ConnectionManager {
             let single = headers
                 .get(b"x-forwarded-for")
                 .is_some_and(|v| !v.contains(&b','));
-            if !(single && is_internal(remote.ip())) {
+            if !(single && self.internal_addresses.contains(remote.ip())) {
                 headers.replace(
                     b"x-envoy-external-address",
                     remote.ip().to_string().as_bytes(),
@@ -94,15 +127,6 @@ impl ConnectionManager {
                 .map(|ip| SocketAddr::new(ip, 0))
                 .unwrap_or(peer)
         }
-    }
-}
-
-/// `Network::Utility::isInternalAddress` with `internal_address_config` unset: RFC 1918, loopback
-/// and IPv6 unique-local addresses.
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || matches!(v6.octets(), [0xfc..=0xfd, ..]),
     }
 }
 
@@ -153,17 +177,30 @@ mod tests {
             h.get_all(b"x-envoy-external-address"),
             vec![b"198.51.100.7".as_slice()]
         );
-        // A private peer with no X-Forwarded-For is an internal request: untouched.
+        // Envoy 1.33 and later: with internal_address_config unset a private peer is external too.
         let mut h =
             HeaderMap::from_lines(MapKind::Request, &[("x-envoy-external-address", "6.6.6.6")]);
         ConnectionManager::GATEWAY.apply(sa("10.0.0.1:999"), &mut h);
+        assert_eq!(
+            h.get_all(b"x-envoy-external-address"),
+            vec![b"10.0.0.1".as_slice()]
+        );
+        // With RFC 1918 internal (older Envoy, or configured), a private peer with no
+        // X-Forwarded-For is an internal request: untouched.
+        let classic = ConnectionManager {
+            internal_addresses: InternalAddresses::Rfc1918,
+            ..ConnectionManager::GATEWAY
+        };
+        let mut h =
+            HeaderMap::from_lines(MapKind::Request, &[("x-envoy-external-address", "6.6.6.6")]);
+        classic.apply(sa("10.0.0.1:999"), &mut h);
         assert_eq!(
             h.get(b"x-envoy-external-address"),
             Some(b"6.6.6.6".as_slice())
         );
         // The same peer forwarding for someone else is external.
         let mut h = HeaderMap::from_lines(MapKind::Request, &[("x-forwarded-for", "1.2.3.4")]);
-        ConnectionManager::GATEWAY.apply(sa("10.0.0.1:999"), &mut h);
+        classic.apply(sa("10.0.0.1:999"), &mut h);
         assert_eq!(
             h.get(b"x-envoy-external-address"),
             Some(b"10.0.0.1".as_slice())

@@ -20,7 +20,7 @@ mod state;
 mod status;
 
 pub use abi::{WasiProfile, offers};
-pub use connection::{Connection, ConnectionManager};
+pub use connection::{Connection, ConnectionManager, InternalAddresses};
 pub use header_map::{HeaderMap, MapKind};
 pub use metrics::{MetricKind, MetricValue, Metrics};
 pub use module_file::{BuildError, wasm_module, workspace_root};

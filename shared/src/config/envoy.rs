@@ -4,31 +4,23 @@
 //! "envoy": { "mode": "gateway", "xff_num_trusted_hops": 0, "filter_state": "trueip", "debug_header": "x-trueip-debug" }
 //! ```
 
-use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use serde::Serialize;
 
 use crate::config::HeaderName;
 
 /// The `envoy` section.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvoyConfig {
     /// Where the filter runs.
-    #[serde(default)]
     pub mode: EnvoyMode,
     /// Gateway mode: the connection manager's `xff_num_trusted_hops` (Istio `numTrustedProxies`). When it is
     /// not 0, Envoy's `source.address` is an X-Forwarded-For entry rather than the peer, so the filter takes
     /// the peer from the entry Envoy appended instead. At most 16.
-    #[serde(default, deserialize_with = "trusted_hops")]
     pub xff_num_trusted_hops: u32,
     /// Filter-state name the decision is written under: `wasm.<name>` (`%FILTER_STATE(wasm.trueip:PLAIN)%`).
-    #[serde(
-        default = "default_filter_state",
-        deserialize_with = "filter_state_name"
-    )]
     pub filter_state: String,
     /// A request header that asks for the decision trace in the same-named response header. Honoured only
     /// for a trusted caller (a trusted proxy address or identity); removed before the request goes upstream.
-    #[serde(default)]
     pub debug_header: Option<HeaderName>,
 }
 
@@ -44,7 +36,7 @@ impl Default for EnvoyConfig {
 }
 
 /// Where the filter runs, which decides what the peer is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvoyMode {
     /// At the edge (ingress gateway): the peer is the downstream connection's address.
@@ -61,29 +53,18 @@ fn default_filter_state() -> String {
     "trueip".to_owned()
 }
 
-fn trusted_hops<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    let n = u32::deserialize(d)?;
-    if n > MAX_XFF_NUM_TRUSTED_HOPS {
-        return Err(D::Error::custom(format!(
-            "more than {MAX_XFF_NUM_TRUSTED_HOPS} trusted hops: {n}"
-        )));
-    }
-    Ok(n)
-}
-
 /// Filter-state names are dotted identifiers (Envoy looks them up by exact string; keep them log-safe).
-fn filter_state_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
+pub(crate) fn filter_state_name(s: &str) -> Result<String, String> {
     let valid = !s.is_empty()
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !valid {
-        return Err(D::Error::custom(format!(
+        return Err(format!(
             "not a filter-state name (letters, digits, '_', '-', '.'; at most 64): {s:?}"
-        )));
+        ));
     }
-    Ok(s)
+    Ok(s.to_owned())
 }
 
 #[cfg(test)]

@@ -7,8 +7,12 @@
 
 pub mod admin;
 pub mod envoy;
+mod json;
 pub mod listener;
 mod policy;
+#[cfg(feature = "proxy-sections")]
+mod proxy_sections;
+mod read;
 pub mod transparent;
 mod values;
 
@@ -18,7 +22,7 @@ pub use policy::{
 };
 pub use values::{HeaderName, HopCount, Identity, Status};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::trust::CidrSet;
 
@@ -52,16 +56,7 @@ pub const DEFAULT_JSON: &str = include_str!("../../../testdata/configs/default.j
 impl Config {
     /// Parses and validates a JSON configuration.
     pub fn from_json(json: &str) -> Result<Config, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError {
-                path: if path == "." { String::new() } else { path },
-                message: inner.to_string(),
-            }
-        })?;
-        Ok(raw.into())
+        read::config(json)
     }
 
     /// The bundled default configuration, parsed.
@@ -93,40 +88,6 @@ impl Config {
     }
 }
 
-/// The document as written: flat, so the policy's sections sit beside the consumer-specific ones.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    #[serde(default)]
-    trust: TrustRules,
-    #[serde(default)]
-    sources: Sources,
-    #[serde(default)]
-    actions: Actions,
-    #[serde(default)]
-    internal: Option<CidrSet>,
-    #[serde(default)]
-    rewrite: RewriteRules,
-    #[serde(default)]
-    access: AccessRules,
-    #[serde(default)]
-    envoy: envoy::EnvoyConfig,
-    #[cfg(feature = "proxy-sections")]
-    #[serde(default)]
-    listeners: Vec<listener::ListenerConfig>,
-    #[cfg(feature = "proxy-sections")]
-    #[serde(default)]
-    admin: Option<admin::AdminConfig>,
-    // Without the feature (the wasm filter) the proxy-only sections are accepted but not read: validating them
-    // would link their whole deserialisation (a quarter of the filter's size) for values the filter never uses.
-    #[cfg(not(feature = "proxy-sections"))]
-    #[serde(default, rename = "listeners")]
-    _listeners: Option<serde::de::IgnoredAny>,
-    #[cfg(not(feature = "proxy-sections"))]
-    #[serde(default, rename = "admin")]
-    _admin: Option<serde::de::IgnoredAny>,
-}
-
 #[derive(Serialize)]
 struct RawRef<'a> {
     trust: &'a TrustRules,
@@ -139,31 +100,6 @@ struct RawRef<'a> {
     listeners: &'a [listener::ListenerConfig],
     #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<&'a admin::AdminConfig>,
-}
-
-impl From<Raw> for Config {
-    fn from(raw: Raw) -> Self {
-        let defaults = Policy::default();
-        Config {
-            policy: Policy {
-                trust: raw.trust,
-                sources: raw.sources,
-                actions: raw.actions,
-                internal: raw.internal.unwrap_or(defaults.internal),
-                rewrite: raw.rewrite,
-                access: raw.access,
-            },
-            envoy: raw.envoy,
-            #[cfg(feature = "proxy-sections")]
-            listeners: raw.listeners,
-            #[cfg(feature = "proxy-sections")]
-            admin: raw.admin,
-            #[cfg(not(feature = "proxy-sections"))]
-            listeners: Vec::new(),
-            #[cfg(not(feature = "proxy-sections"))]
-            admin: None,
-        }
-    }
 }
 
 #[cfg(test)]

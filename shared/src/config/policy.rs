@@ -5,33 +5,25 @@
 
 use std::fmt;
 
-use serde::de::{self, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::config::values::{HeaderName, HopCount, Identity, Status};
 use crate::trust::{CidrSet, CidrSpec, Preset};
 
 /// The validated client-IP policy.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
     /// Who is trusted to forward.
-    #[serde(default)]
     pub trust: TrustRules,
     /// Where the client address is read from, in precedence order.
-    #[serde(default)]
     pub sources: Sources,
     /// What to do at each edge case.
-    #[serde(default)]
     pub actions: Actions,
     /// Ranges whose clients count as internal (`Decision::internal`).
-    #[serde(default = "default_internal")]
     pub internal: CidrSet,
     /// What to send upstream.
-    #[serde(default)]
     pub rewrite: RewriteRules,
     /// Allow and deny lists on the decided client.
-    #[serde(default)]
     pub access: AccessRules,
 }
 
@@ -49,20 +41,16 @@ impl Default for Policy {
 }
 
 /// Trust rules. Empty by default: nothing is trusted and every request's client is its peer.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TrustRules {
     /// Trusted proxy ranges (CIDRs, addresses, presets). Without `hops`, every header entry in these ranges is
     /// skipped as a trusted hop; with `hops`, only the peer is checked (peer-gated hop counting).
-    #[serde(default)]
     pub proxies: CidrSet,
     /// Number of trusted proxies in front of the client, the peer included (Envoy `xff_num_trusted_hops` with
     /// `use_remote_address: true`). Alone it trusts any peer, as Envoy does; `check-config` warns about that.
-    #[serde(default)]
     pub hops: Option<HopCount>,
     /// Peer identities (mTLS URI SANs) trusted like a proxy address; used by the filter's sidecar mode, where the
     /// peer address is a pod IP but its certificate names the gateway.
-    #[serde(default)]
     pub identities: Vec<Identity>,
 }
 
@@ -83,24 +71,18 @@ pub enum SourceSpec {
 }
 
 /// Edge-case actions. Each doc names the anchor it mirrors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Actions {
     /// Forwarding headers from an untrusted peer.
-    #[serde(default)]
     pub untrusted_headers: UntrustedHeaders,
     /// An entry on the walk that is not an address: malformed, `unknown`, obfuscated, a `Forwarded` element without
     /// `for`, or a repeated single-address header.
-    #[serde(default)]
     pub malformed: Malformed,
     /// Every header entry is a trusted proxy (CIDR mode).
-    #[serde(default)]
     pub all_trusted: AllTrusted,
     /// Fewer entries than `trust.hops` requires (hop mode).
-    #[serde(default)]
     pub too_few_hops: TooFewHops,
     /// Status of every rejection. Default 400.
-    #[serde(default = "default_reject_status")]
     pub reject_status: Status,
 }
 
@@ -117,7 +99,7 @@ impl Default for Actions {
 }
 
 /// What to do with forwarding headers sent by an untrusted peer. They are never used for the decision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UntrustedHeaders {
     /// Remove them (and their `_`/case variants) before forwarding, so the application cannot read a forged value
@@ -132,7 +114,7 @@ pub enum UntrustedHeaders {
 }
 
 /// What to do when the walk reaches an entry that names no usable address.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Malformed {
     /// Reject the request (default): falling back to the peer would give a trusted proxy's address to a client the
@@ -144,7 +126,7 @@ pub enum Malformed {
 }
 
 /// What to do when every header entry is a trusted proxy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AllTrusted {
     /// Use the peer (default): the request originated inside the trusted set, and the peer is the one address
@@ -159,7 +141,7 @@ pub enum AllTrusted {
 }
 
 /// What to do when the chain has fewer entries than `trust.hops` requires.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TooFewHops {
     /// Use the peer (default; Envoy falls back to the downstream address when `x-forwarded-for` is too short).
@@ -170,21 +152,16 @@ pub enum TooFewHops {
 }
 
 /// What to send upstream; see [`crate::rewrite`] for the exact semantics.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RewriteRules {
     /// Set this header to the decided client IP (replacing every line of it). None by default.
-    #[serde(default)]
     pub client_header: Option<HeaderName>,
     /// What to do with `X-Forwarded-For`. Default `append`.
-    #[serde(default)]
     pub xff: XffMode,
     /// What to do with `Forwarded`. Default `none`.
-    #[serde(default)]
     pub forwarded: ForwardedMode,
     /// Remove `_` look-alikes of every client-IP header, and single-address client-IP headers that are not a
     /// configured source, from every request (not only from untrusted peers). Default true.
-    #[serde(default = "default_true")]
     pub strip_spoofable: bool,
 }
 
@@ -200,7 +177,7 @@ impl Default for RewriteRules {
 }
 
 /// `X-Forwarded-For` handling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum XffMode {
     /// Append the peer address to what arrived (what arrived is empty if it was stripped); Envoy's behaviour.
@@ -216,7 +193,7 @@ pub enum XffMode {
 }
 
 /// `Forwarded` handling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardedMode {
     /// Leave it as it arrived (or stripped).
@@ -229,20 +206,15 @@ pub enum ForwardedMode {
 }
 
 /// Access control on the decided client: deny wins; a non-empty allow list denies everything it does not hold.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessRules {
     /// Allowed client ranges; empty allows everyone not denied.
-    #[serde(default)]
     pub allow: CidrSet,
     /// Denied client ranges.
-    #[serde(default)]
     pub deny: CidrSet,
     /// Status of a denial. Default 403.
-    #[serde(default = "default_deny_status")]
     pub status: Status,
     /// Body of a denial. Default `forbidden`.
-    #[serde(default = "default_deny_body")]
     pub body: String,
 }
 
@@ -290,48 +262,6 @@ impl fmt::Display for SourceSpec {
     }
 }
 
-impl<'de> Deserialize<'de> for SourceSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SourceSpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#""x-forwarded-for", "forwarded" or {"header": "<name>"}"#)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<SourceSpec, E> {
-                match v {
-                    "x-forwarded-for" => Ok(SourceSpec::XForwardedFor),
-                    "forwarded" => Ok(SourceSpec::Forwarded),
-                    other => Err(E::custom(format!(
-                        r#"not a source (expected "x-forwarded-for", "forwarded" or {{"header": "<name>"}}): {other:?}"#
-                    ))),
-                }
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<SourceSpec, A::Error> {
-                let mut header = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key != "header" {
-                        return Err(de::Error::unknown_field(&key, &["header"]));
-                    }
-                    if header.is_some() {
-                        return Err(de::Error::duplicate_field("header"));
-                    }
-                    header = Some(map.next_value::<HeaderName>()?);
-                }
-                let name = header.ok_or_else(|| de::Error::missing_field("header"))?;
-                // The two list headers have their own parsers; reading them as one address would be wrong.
-                if matches!(name.as_str(), "x-forwarded-for" | "forwarded") {
-                    return Err(de::Error::custom(format!(
-                        "{name:?} is a list header: use the string source \"{name}\" instead"
-                    )));
-                }
-                Ok(SourceSpec::Header(name))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 impl Serialize for SourceSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -344,26 +274,6 @@ impl Serialize for SourceSpec {
                 m.end()
             }
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Sources {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Sources;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of sources")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sources, A::Error> {
-                let mut list = Vec::new();
-                while let Some(s) = seq.next_element::<SourceSpec>()? {
-                    list.push(s);
-                }
-                Sources::new(list).map_err(de::Error::custom)
-            }
-        }
-        d.deserialize_seq(V)
     }
 }
 
@@ -390,8 +300,4 @@ fn default_deny_status() -> Status {
 
 fn default_deny_body() -> String {
     "forbidden".to_owned()
-}
-
-fn default_true() -> bool {
-    true
 }

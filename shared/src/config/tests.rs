@@ -307,3 +307,102 @@ fn specs_are_kept_for_display() {
         .collect();
     assert_eq!(shown, vec!["private", "192.0.2.1/32", "10.0.0.0/8"]);
 }
+
+#[test]
+fn repeated_keys_are_errors_at_their_path() {
+    assert_errors(&[
+        (
+            r#"{"trust":{},"trust":{"proxies":["0.0.0.0/0"]}}"#,
+            "trust",
+            "duplicate field `trust`",
+        ),
+        (
+            r#"{"access":{"status":403,"status":200}}"#,
+            "access.status",
+            "duplicate field `status`",
+        ),
+        (
+            r#"{"sources":[{"header":"x-a","header":"x-b"}]}"#,
+            "sources[0]",
+            "duplicate field `header`",
+        ),
+    ]);
+}
+
+#[test]
+fn null_means_absent_only_for_optional_fields() {
+    let c = Config::from_json(
+        r#"{"trust":{"hops":null},"internal":null,"rewrite":{"client_header":null},"envoy":{"debug_header":null},"admin":null}"#,
+    )
+    .expect("nulls for optional fields");
+    assert_eq!(c.policy, Policy::default());
+    assert_errors(&[
+        (
+            r#"{"rewrite":{"xff":null}}"#,
+            "rewrite.xff",
+            "invalid type: null",
+        ),
+        (
+            r#"{"trust":null}"#,
+            "trust",
+            "invalid type: null, expected a map",
+        ),
+        (r#"{"access":{"allow":null}}"#, "access.allow", "null"),
+    ]);
+}
+
+#[test]
+fn wrong_json_types_show_the_value() {
+    assert_errors(&[
+        (
+            r#"{"trust":{"hops":2.5}}"#,
+            "trust.hops",
+            "floating point `2.5`",
+        ),
+        (
+            r#"{"trust":{"hops":2.0}}"#,
+            "trust.hops",
+            "floating point `2.0`",
+        ),
+        (
+            r#"{"actions":{"reject_status":"400"}}"#,
+            "actions.reject_status",
+            "string \"400\"",
+        ),
+        (r#"{"envoy":{"mode":true}}"#, "envoy.mode", "boolean `true`"),
+        (r#"{"sources":"forwarded"}"#, "sources", "a list of sources"),
+        (r#"{"sources":[7]}"#, "sources[0]", "integer `7`"),
+        (r#"{"access":{"body":[]}}"#, "access.body", "sequence"),
+        (r#"[]"#, "", "invalid type: sequence, expected a map"),
+    ]);
+}
+
+#[test]
+fn deep_nesting_is_a_syntax_error_not_a_stack_overflow() {
+    let json = format!(
+        "{{\"trust\":{}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let e = err(&json);
+    assert_eq!(e.path, "");
+    assert!(e.message.contains("recursion limit"), "{e}");
+}
+
+#[cfg(feature = "proxy-sections")]
+#[test]
+fn proxy_sections_keep_their_path_and_refuse_repeated_keys() {
+    assert_errors(&[
+        (
+            r#"{"listeners":[{"address":"0.0.0.0:80","address":"0.0.0.0:81","protocol":"echo"}]}"#,
+            "listeners[0].address",
+            "duplicate field `address`",
+        ),
+        (r#"{"listeners":{}}"#, "listeners", "sequence"),
+        (
+            r#"{"admin":{"address":"127.0.0.1:1","x":1}}"#,
+            "admin.x",
+            "unknown field `x`",
+        ),
+    ]);
+}

@@ -75,16 +75,6 @@ impl Status {
     }
 }
 
-impl<'de> Deserialize<'de> for Status {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let code = u64::deserialize(d)?;
-        u16::try_from(code)
-            .map_err(|_| format!("not an error status (400 to 599): {code}"))
-            .and_then(Status::new)
-            .map_err(D::Error::custom)
-    }
-}
-
 impl Serialize for Status {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u16(self.0)
@@ -114,12 +104,6 @@ impl HopCount {
     /// The count.
     pub fn get(self) -> u16 {
         u16::from(self.0.get())
-    }
-}
-
-impl<'de> Deserialize<'de> for HopCount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        HopCount::new(u64::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 
@@ -153,13 +137,6 @@ impl Identity {
     /// The identity string.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Identity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Identity::new(&s).map_err(D::Error::custom)
     }
 }
 

@@ -197,3 +197,13 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn heap_sort_sorts_like_the_standard_sort(mut v in proptest::collection::vec(any::<(u8, u16)>(), 0..200)) {
+        let mut expected = v.clone();
+        expected.sort_unstable();
+        heap_sort(&mut v);
+        prop_assert_eq!(v, expected);
+    }
+}
