@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
 # Benchmarks the native proxy against HAProxy and nginx doing the same jobs on loopback, each
 # with one worker thread, plus the direct-to-backend ceiling, and the memory held by 10k idle
-# PROXY v2 connections. Prints a Markdown table for BENCHMARKS.md ("Native proxy").
+# PROXY v2 connections. Prints Markdown tables for BENCHMARKS.md ("Native proxy").
 #
 # Jobs (the load is `trueip loadgen`, closed loop, keep-alive, bounded by DURATION and a request budget):
 #   proxy-v2-http  PROXY v2 in -> HTTP with X-Forwarded-For -> backend
 #   xff-realip     plain HTTP with X-Forwarded-For from a trusted peer -> real client IP -> backend
 #   tcp-proxy-v2   TCP relay -> backend that accepts PROXY v2 (the proxy sends the header)
-#   instructions   user-space instructions per request of the two HTTP jobs, trueip vs HAProxy,
-#                  under callgrind: deterministic, so it compares builds on a busy machine
+#   idle           RSS with IDLE idle PROXY v2 connections
+#   syscalls       system calls, epoll waits and wakeups per request of the two HTTP jobs, trueip vs
+#                  HAProxy (perf tracepoints; skipped without perf)
+#   instructions   user-space instructions and simulated L1/LL cache misses per request of the two
+#                  HTTP jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
+#                  builds on a busy machine
 #
-# Usage: scripts/bench-proxy.sh            (DURATION=10 CONNS=50 IDLE=10000 BASE_PORT=18000 to tune;
-#        JOBS="proxy-v2-http xff-realip" runs only those rows, "idle" is the memory table;
-#        ROUNDS=3 repeats the load rows, interleaved; TRUEIP_BIN=path benchmarks that binary instead
-#        of building one)
+# Placement: the machine this was written on has 2 CPUs for the load generator, the proxy and the
+# backend. Left to the scheduler, the backend and the proxy sometimes share a CPU and sometimes do
+# not, which swung one server's req/s by a third between rounds. With PIN=1 (the default on 2+
+# CPUs) every proxy under test runs on CPU SERVER_CPU and the load generator and the backend on
+# LOAD_CPU, the same for every server. Each load row also reports the proxy's own CPU time per
+# request (user + system, from /proc), which does not depend on who else was running.
+#
+# Usage: scripts/bench-proxy.sh            (DURATION=3 ROUNDS=5 CONNS=50 IDLE=10000 BASE_PORT=18000;
+#        JOBS="proxy-v2-http xff-realip" runs only those; ROUNDS interleaves every job's rows and
+#        swaps the order of trueip and HAProxy each round; the summary reports medians over rounds;
+#        PIN=0 leaves placement to the scheduler; TRUEIP_BIN=path benchmarks that binary instead of
+#        building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-3}
 CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
 BASE=${BASE_PORT:-18000}
 MAX_REQUESTS=${MAX_REQUESTS:-5000000}
-JOBS=${JOBS:-proxy-v2-http xff-realip tcp-proxy-v2 instructions idle}
-ROUNDS=${ROUNDS:-1}
+JOBS=${JOBS:-proxy-v2-http xff-realip tcp-proxy-v2 idle syscalls instructions}
+ROUNDS=${ROUNDS:-5}
+PIN=${PIN:-1}
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
 
 wanted() { [[ " $JOBS " == *" $1 "* ]]; }
 
@@ -35,6 +50,16 @@ if [[ -z $BIN ]]; then
     cargo build --release -p trueip-proxy --locked >&2
     BIN=target/release/trueip
 fi
+
+# `taskset` prefixes; taskset execs its command, so `$!` is still the server's pid.
+ON_SERVER=()
+ON_LOAD=()
+if ((PIN)) && (($(nproc) >= 2)); then
+    ON_SERVER=(taskset -c "$SERVER_CPU")
+    ON_LOAD=(taskset -c "$LOAD_CPU")
+fi
+echo "placement: ${ON_SERVER[*]:-unpinned} proxies; ${ON_LOAD[*]:-unpinned} load generator and backend;" \
+    "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -78,9 +103,9 @@ http {
     server { listen 127.0.0.1:$B_PP proxy_protocol; location / { return 200 "ok\n"; } }
 }
 EOF
-nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" & PIDS+=($!)
+"${ON_LOAD[@]}" nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" & PIDS+=($!)
 
-# --- trueip: one process, one runtime thread, three listeners.
+# --- trueip: one process, one runtime thread, three listeners; no access log (as HAProxy and nginx).
 cat > "$WORK/trueip.json" <<EOF
 {
   "trust": { "proxies": ["loopback"] },
@@ -96,10 +121,14 @@ cat > "$WORK/trueip.json" <<EOF
   "admin": { "address": "127.0.0.1:$T_ADMIN" }
 }
 EOF
-RUST_LOG=warn "$BIN" run --workers 1 --config "$WORK/trueip.json" >/dev/null 2>"$WORK/trueip.log" & PIDS+=($!)
+TRUEIP_CMD=("$BIN" run --workers 1 --config "$WORK/trueip.json")
+RUST_LOG=warn "${ON_SERVER[@]}" "${TRUEIP_CMD[@]}" >/dev/null 2>"$WORK/trueip.log" & PIDS+=($!)
 TRUEIP_PID=$!
 
-# --- HAProxy: one thread, the same three jobs.
+# --- HAProxy: one thread, the same three jobs, no logging (no `log` line), keep-alive both ways.
+# The same file runs under callgrind for the instruction counts. What reaches the backend matches
+# trueip's up to the X-Forwarded-For form: trueip appends the peer to the existing line
+# (`203.0.113.7, 127.0.0.1`), `option forwardfor` adds a second line with the (rewritten) source.
 cat > "$WORK/haproxy.cfg" <<EOF
 global
     nbthread 1
@@ -135,7 +164,8 @@ backend pp
     mode tcp
     server b 127.0.0.1:$B_PP send-proxy-v2
 EOF
-haproxy -db -f "$WORK/haproxy.cfg" 2>"$WORK/haproxy.log" & PIDS+=($!)
+HAPROXY_CMD=(haproxy -db -f "$WORK/haproxy.cfg")
+"${ON_SERVER[@]}" "${HAPROXY_CMD[@]}" 2>"$WORK/haproxy.log" & PIDS+=($!)
 HAPROXY_PID=$!
 
 # --- nginx as the proxy: one worker, realip + proxy_pass, and stream with proxy_protocol on.
@@ -183,137 +213,106 @@ stream {
     server { listen 127.0.0.1:$N3; proxy_protocol on; proxy_pass 127.0.0.1:$B_PP; }
 }
 EOF
-nginx -c "$WORK/front/nginx.conf" -p "$WORK/front" & PIDS+=($!)
+"${ON_SERVER[@]}" nginx -c "$WORK/front/nginx.conf" -p "$WORK/front" & PIDS+=($!)
 
 for p in $B_PLAIN $B_PP $T1 $T2 $T3 $H1 $H2 $H3 $N1 $N2 $N3; do wait_port "$p"; done
 
-load() { # name target extra-args...
-    local name=$1 target=$2; shift 2
-    local json
-    json=$("$BIN" loadgen --target "127.0.0.1:$target" --connections "$CONNS" --duration "$DURATION" \
-        --max-requests "$MAX_REQUESTS" --threads 1 "$@")
-    python3 - "$name" "$json" <<'PY'
+nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
+
+cpu_ticks() { # user + system clock ticks of the given pids (all their threads)
+    local total=0 pid t
+    for pid in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+load() { # job server round port pids-or-"-" loadgen-args...: one load row, recorded in $ROWS
+    local job=$1 server=$2 round=$3 port=$4 pids=$5
+    shift 5
+    local json before=0 after=0
+    # shellcheck disable=SC2086
+    [[ $pids == - ]] || before=$(cpu_ticks $pids)
+    json=$("${ON_LOAD[@]}" "$BIN" loadgen --target "127.0.0.1:$port" --connections "$CONNS" \
+        --duration "$DURATION" --max-requests "$MAX_REQUESTS" --threads 1 "$@")
+    # shellcheck disable=SC2086
+    [[ $pids == - ]] || after=$(cpu_ticks $pids)
+    python3 - "$job" "$server" "$round" "$json" "$((after - before))" "$pids" "$(getconf CLK_TCK)" >>"$ROWS" <<'PY'
 import json, sys
-name, r = sys.argv[1], json.loads(sys.argv[2])
-print(f"| {name} | {r['rps']:.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} | {r['requests']} | {r['non_2xx'] + r['errors']} |")
+job, server, rnd, r, ticks, pids, hz = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+cpu = "" if pids == "-" or r["requests"] == 0 else f"{ticks * 1e6 / hz / r['requests']:.1f}"
+print("\t".join([job, server, rnd, f"{r['rps']:.0f}", f"{r['p50_us'] / 1000:.2f}", f"{r['p99_us'] / 1000:.2f}",
+                 str(r["requests"]), str(r["non_2xx"] + r["errors"]), cpu]))
 PY
 }
 
 XFF=(-H "X-Forwarded-For: 203.0.113.7")
-echo "| job / server | req/s | p50 ms | p99 ms | requests | errors |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-# ROUNDS > 1 repeats every job's rows, interleaved, so a burst of background load hits all servers alike;
-# trueip and HAProxy swap places every other round, so neither always runs right after the ceiling.
-pair() { # job trueip-port haproxy-port loadgen-args...
-    local job=$1 t=$2 h=$3; shift 3
-    if (( round % 2 )); then
-        load "$job / trueip$R" "$t" "$@"
-        load "$job / haproxy$R" "$h" "$@"
+# Every job's rows run interleaved, round after round, so a burst of background load hits all
+# servers alike; trueip and HAProxy swap places every other round, so neither always runs right
+# after the ceiling.
+pair() { # job round trueip-port haproxy-port loadgen-args...
+    local job=$1 round=$2 t=$3 h=$4
+    shift 4
+    if ((round % 2)); then
+        load "$job" trueip "$round" "$t" "$TRUEIP_PID" "$@"
+        load "$job" haproxy "$round" "$h" "$HAPROXY_PID" "$@"
     else
-        load "$job / haproxy$R" "$h" "$@"
-        load "$job / trueip$R" "$t" "$@"
+        load "$job" haproxy "$round" "$h" "$HAPROXY_PID" "$@"
+        load "$job" trueip "$round" "$t" "$TRUEIP_PID" "$@"
     fi
 }
 for round in $(seq 1 "$ROUNDS"); do
-    R=""
-    if [[ $ROUNDS -gt 1 ]]; then R=" (round $round)"; fi
     if wanted proxy-v2-http; then
-        load "proxy-v2-http / direct backend (ceiling)$R" $B_PLAIN
-        pair "proxy-v2-http" $T1 $H1 --proxy-v2
-        load "proxy-v2-http / nginx$R" $N1 --proxy-v2
+        load proxy-v2-http "direct backend (ceiling)" "$round" $B_PLAIN -
+        pair proxy-v2-http "$round" $T1 $H1 --proxy-v2
+        load proxy-v2-http nginx "$round" $N1 "$(nginx_front_pids)" --proxy-v2
     fi
     if wanted xff-realip; then
-        load "xff-realip / direct backend (ceiling)$R" $B_PLAIN "${XFF[@]}"
-        pair "xff-realip" $T2 $H2 "${XFF[@]}"
-        load "xff-realip / nginx$R" $N2 "${XFF[@]}"
+        load xff-realip "direct backend (ceiling)" "$round" $B_PLAIN - "${XFF[@]}"
+        pair xff-realip "$round" $T2 $H2 "${XFF[@]}"
+        load xff-realip nginx "$round" $N2 "$(nginx_front_pids)" "${XFF[@]}"
     fi
     if wanted tcp-proxy-v2; then
-        load "tcp-proxy-v2 / direct backend (ceiling)$R" $B_PP --proxy-v2
-        pair "tcp-proxy-v2" $T3 $H3
-        load "tcp-proxy-v2 / nginx$R" $N3
+        load tcp-proxy-v2 "direct backend (ceiling)" "$round" $B_PP - --proxy-v2
+        pair tcp-proxy-v2 "$round" $T3 $H3
+        load tcp-proxy-v2 nginx "$round" $N3 "$(nginx_front_pids)"
     fi
 done
 
-# Instructions per request: run the proxy under callgrind for N_SMALL and then N_LARGE requests;
-# the difference divided by the difference in requests cancels start-up and shutdown.
-N_SMALL=${N_SMALL:-2000}
-N_LARGE=${N_LARGE:-12000}
-C_PP=$((BASE + 400)); C_XFF=$((BASE + 401))
-cat > "$WORK/trueip-cg.json" <<EOF
-{
-  "trust": { "proxies": ["loopback"] },
-  "sources": ["x-forwarded-for"],
-  "rewrite": { "client_header": "x-real-ip", "xff": "append" },
-  "listeners": [
-    { "name": "proxy-v2-http", "address": "127.0.0.1:$C_PP", "protocol": "http",
-      "proxy_protocol": { "default": "require", "versions": ["v2"] }, "upstream": "127.0.0.1:$B_PLAIN" },
-    { "name": "xff-realip", "address": "127.0.0.1:$C_XFF", "protocol": "http", "upstream": "127.0.0.1:$B_PLAIN" }
-  ]
-}
-EOF
-# The same two frontends as above, on the callgrind ports.
-cat > "$WORK/haproxy-cg.cfg" <<EOF
-global
-    nbthread 1
-defaults
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend proxy_v2_http
-    mode http
-    bind 127.0.0.1:$C_PP accept-proxy
-    option forwardfor
-    http-request set-header X-Real-IP %[src]
-    default_backend plain
-frontend xff_realip
-    mode http
-    bind 127.0.0.1:$C_XFF
-    http-request set-src hdr_ip(x-forwarded-for,-1) if { src 127.0.0.0/8 }
-    option forwardfor
-    http-request set-header X-Real-IP %[src]
-    default_backend plain
-backend plain
-    mode http
-    http-reuse always
-    server b 127.0.0.1:$B_PLAIN
-EOF
-
-callgrind_total() { # port requests loadgen-args... -- command...: total instructions of one run
-    local port=$1 requests=$2; shift 2
-    local args=()
-    while [[ $1 != -- ]]; do args+=("$1"); shift; done
-    shift
-    local out="$WORK/callgrind.out"
-    rm -f "$out"
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/valgrind.log" &
-    local vg=$!
-    PIDS+=("$vg")
-    wait_port "$port" 1200 # valgrind starts slowly
-    "$BIN" loadgen --target "127.0.0.1:$port" --connections 10 --duration 120 \
-        --max-requests "$requests" --threads 1 "${args[@]}" >/dev/null
-    kill -TERM "$vg"
-    wait "$vg" || true
-    awk '/^summary:/ {print $2}' "$out"
-}
-
-instructions() { # name port loadgen-args... -- command...
-    local name=$1 port=$2; shift 2
-    local small large
-    small=$(callgrind_total "$port" "$N_SMALL" "$@")
-    large=$(callgrind_total "$port" "$N_LARGE" "$@")
-    echo "| $name | $(( (large - small) / (N_LARGE - N_SMALL) )) |"
-}
-
-if wanted instructions; then
-    echo
-    echo "| job / server | instructions per request (callgrind, user space) |"
-    echo "| --- | ---: |"
-    TRUEIP_CG=("$BIN" run --workers 1 --config "$WORK/trueip-cg.json")
-    HAPROXY_CG=(haproxy -db -f "$WORK/haproxy-cg.cfg")
-    instructions "proxy-v2-http / trueip" $C_PP --proxy-v2 -- "${TRUEIP_CG[@]}"
-    instructions "proxy-v2-http / haproxy" $C_PP --proxy-v2 -- "${HAPROXY_CG[@]}"
-    instructions "xff-realip / trueip" $C_XFF "${XFF[@]}" -- "${TRUEIP_CG[@]}"
-    instructions "xff-realip / haproxy" $C_XFF "${XFF[@]}" -- "${HAPROXY_CG[@]}"
+if [[ -s $ROWS ]]; then
+    python3 - "$ROWS" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+print("| job / server | round | req/s | p50 ms | p99 ms | requests | errors | proxy CPU µs/request |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for job, server, rnd, rps, p50, p99, n, err, cpu in rows:
+    print(f"| {job} / {server} | {rnd} | {rps} | {p50} | {p99} | {n} | {err} | {cpu or '-'} |")
+print()
+print("Medians over rounds; the ratio column is the median of the per-round ratios trueip / this server.")
+print()
+print("| job / server | req/s | p99 ms | proxy CPU µs/request | trueip / this (req/s) | trueip / this (p99) |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+by = {}
+for job, server, rnd, rps, p50, p99, n, err, cpu in rows:
+    by.setdefault((job, server), {})[rnd] = (float(rps), float(p99), float(cpu) if cpu else None)
+for (job, server), per in by.items():
+    med = lambda i: statistics.median(v[i] for v in per.values() if v[i] is not None) if any(v[i] is not None for v in per.values()) else None
+    t = by.get((job, "trueip"), {})
+    ratios = [t[r][0] / v[0] for r, v in per.items() if r in t and v[0] > 0]
+    p99r = [t[r][1] / v[1] for r, v in per.items() if r in t and v[1] > 0]
+    cpu = med(2)
+    fmt = lambda x: f"{x:.2f}"
+    if server == "trueip" or not ratios:
+        rps_ratio, p99_ratio = "-", "-"
+    else:
+        rps_ratio = f"{fmt(statistics.median(ratios))} ({', '.join(fmt(x) for x in ratios)})"
+        p99_ratio = fmt(statistics.median(p99r))
+    print(f"| {job} / {server} | {med(0):.0f} | {med(1):.2f} | {'-' if cpu is None else f'{cpu:.1f}'} | "
+          f"{rps_ratio} | {p99_ratio} |")
+PY
 fi
 
 rss_kib() { # sum of VmRSS over the given pids
@@ -326,12 +325,13 @@ rss_kib() { # sum of VmRSS over the given pids
 }
 
 idle() { # name port count pids...
-    local name=$1 port=$2 count=$3; shift 3
+    local name=$1 port=$2 count=$3
+    shift 3
     local before after fifo opened
     before=$(rss_kib "$@")
     fifo="$WORK/idle-$port"
     mkfifo "$fifo"
-    "$BIN" loadgen --target "127.0.0.1:$port" --idle "$count" --proxy-v2 --duration 20 >"$fifo" &
+    "${ON_LOAD[@]}" "$BIN" loadgen --target "127.0.0.1:$port" --idle "$count" --proxy-v2 --duration 20 >"$fifo" &
     local gen=$!
     read -r opened <"$fifo"
     opened=${opened//[^0-9]/}
@@ -339,16 +339,118 @@ idle() { # name port count pids...
     after=$(rss_kib "$@")
     kill "$gen" 2>/dev/null || true
     wait "$gen" 2>/dev/null || true
-    echo "| $name | $opened | $((before / 1024)) | $((after / 1024)) | $(( (after - before) * 1024 / (opened > 0 ? opened : 1) )) |"
+    echo "| $name | $opened | $((before / 1024)) | $((after / 1024)) | $(((after - before) * 1024 / (opened > 0 ? opened : 1))) |"
 }
 
-nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
+if wanted idle; then
+    echo
+    echo "| idle PROXY v2 connections | open | RSS before MiB | RSS with them MiB | bytes per connection |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    idle "trueip" $T1 "$IDLE" "$TRUEIP_PID"
+    idle "haproxy (maxconn 9900)" $H1 $((IDLE < 9800 ? IDLE : 9800)) "$HAPROXY_PID"
+    # shellcheck disable=SC2046
+    idle "nginx (master + worker)" $N1 "$IDLE" $(nginx_front_pids)
+fi
 
-wanted idle || exit 0
-echo
-echo "| idle PROXY v2 connections | open | RSS before MiB | RSS with them MiB | bytes per connection |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-idle "trueip" $T1 "$IDLE" "$TRUEIP_PID"
-idle "haproxy (maxconn 9900)" $H1 $((IDLE < 9800 ? IDLE : 9800)) "$HAPROXY_PID"
-# shellcheck disable=SC2046
-idle "nginx (master + worker)" $N1 "$IDLE" $(nginx_front_pids)
+# System calls, epoll waits and wakeups per request, counted by kernel tracepoints on the proxy's
+# threads while the load runs (the CPU time column above says how long; this says on what).
+SYSCALL_EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl,sched:sched_wakeup,sched:sched_switch
+syscalls() { # job server port pid loadgen-args...
+    local job=$1 server=$2 port=$3 pid=$4
+    shift 4
+    local json perf_pid
+    perf stat -x, -o "$WORK/perf.txt" -e "$SYSCALL_EVENTS" -p "$pid" 2>/dev/null &
+    perf_pid=$!
+    sleep 0.5 # perf attaches
+    json=$("${ON_LOAD[@]}" "$BIN" loadgen --target "127.0.0.1:$port" --connections "$CONNS" \
+        --duration "$DURATION" --max-requests "$MAX_REQUESTS" --threads 1 "$@")
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    python3 - "$job / $server" "$json" "$WORK/perf.txt" <<'PY'
+import json, sys
+name, r = sys.argv[1], json.loads(sys.argv[2])
+n = max(r["requests"], 1)
+counts = {}
+for line in open(sys.argv[3]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0].isdigit():
+        counts[f[2].split(":")[-1]] = int(f[0]) / n
+cols = ["sys_enter", "sys_enter_recvfrom", "sys_enter_sendto", "sys_enter_epoll_wait", "sys_enter_epoll_ctl", "sched_wakeup", "sched_switch"]
+print(f"| {name} | " + " | ".join(f"{counts.get(c, 0):.3f}" for c in cols) + " |")
+PY
+}
+
+if wanted syscalls; then
+    echo
+    if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+        echo "| job / server, per request | system calls | recvfrom | sendto | epoll_wait | epoll_ctl | wakeups caused | context switches |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        syscalls proxy-v2-http trueip $T1 "$TRUEIP_PID" --proxy-v2
+        syscalls proxy-v2-http haproxy $H1 "$HAPROXY_PID" --proxy-v2
+        syscalls xff-realip trueip $T2 "$TRUEIP_PID" "${XFF[@]}"
+        syscalls xff-realip haproxy $H2 "$HAPROXY_PID" "${XFF[@]}"
+    else
+        echo "syscalls: perf with tracepoint access is not available; skipped" >&2
+    fi
+fi
+
+# Instructions per request: run the proxy under callgrind (with the same configuration files as
+# above, on the same ports, so the wall-clock instances stop first) for N_SMALL and then N_LARGE
+# requests; the difference divided by the difference in requests cancels start-up and shutdown.
+# Callgrind also simulates the caches (valgrind's model of this machine's L1 and last level), so
+# the same runs count L1 instruction and data misses: fewer instructions do not make a faster proxy
+# when the code and data they touch miss the L1 more often. The estimate of cycles is valgrind's
+# own weighting, Ir + 10 x L1 misses + 100 x last-level misses.
+N_SMALL=${N_SMALL:-2000}
+N_LARGE=${N_LARGE:-12000}
+
+callgrind_totals() { # port requests loadgen-args... -- command...: "Ir I1mr D1mr D1mw ILmr DLmr DLmw" of one run
+    local port=$1 requests=$2
+    shift 2
+    local args=()
+    while [[ $1 != -- ]]; do
+        args+=("$1")
+        shift
+    done
+    shift
+    local out="$WORK/callgrind.out"
+    rm -f "$out"
+    valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/valgrind.log" &
+    local vg=$!
+    PIDS+=("$vg")
+    wait_port "$port" 1200 # valgrind starts slowly
+    "$BIN" loadgen --target "127.0.0.1:$port" --connections 10 --duration 120 \
+        --max-requests "$requests" --threads 1 "${args[@]}" >/dev/null
+    kill -TERM "$vg"
+    wait "$vg" || true
+    # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+    awk '/^summary:/ {print $2, $5, $6, $7, $8, $9, $10}' "$out"
+}
+
+instructions() { # name port loadgen-args... -- command...
+    local name=$1 port=$2
+    shift 2
+    local small large
+    small=$(callgrind_totals "$port" "$N_SMALL" "$@")
+    large=$(callgrind_totals "$port" "$N_LARGE" "$@")
+    python3 - "$name" "$small" "$large" "$((N_LARGE - N_SMALL))" <<'PY'
+import sys
+name, n = sys.argv[1], int(sys.argv[4])
+ir, i1, d1r, d1w, ilr, dlr, dlw = [(int(b) - int(a)) / n for a, b in zip(sys.argv[2].split(), sys.argv[3].split())]
+est = ir + 10 * (i1 + d1r + d1w) + 100 * (ilr + dlr + dlw)
+print(f"| {name} | {ir:.0f} | {i1:.0f} | {d1r + d1w:.0f} | {ilr + dlr + dlw:.1f} | {est:.0f} |")
+PY
+}
+
+if wanted instructions; then
+    kill "$TRUEIP_PID" "$HAPROXY_PID"
+    wait "$TRUEIP_PID" "$HAPROXY_PID" 2>/dev/null || true
+    echo
+    echo "| job / server, per request (callgrind, user space) | instructions | L1i misses | L1d misses | LL misses | estimated cycles |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    instructions "proxy-v2-http / trueip" $T1 --proxy-v2 -- "${TRUEIP_CMD[@]}"
+    instructions "proxy-v2-http / haproxy" $H1 --proxy-v2 -- "${HAPROXY_CMD[@]}"
+    instructions "xff-realip / trueip" $T2 "${XFF[@]}" -- "${TRUEIP_CMD[@]}"
+    instructions "xff-realip / haproxy" $H2 "${XFF[@]}" -- "${HAPROXY_CMD[@]}"
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

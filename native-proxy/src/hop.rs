@@ -18,6 +18,11 @@ pub fn strip(headers: &mut HeaderMap) {
     let fixed: &[HeaderName; 9] = &HOP_BY_HOP;
     let mut present = 0u16;
     for name in headers.keys() {
+        // Most names cannot be hop-by-hop by their length alone; only those are compared.
+        let len = name.as_str().len();
+        if len >= 32 || HOP_BY_HOP_LENGTHS & (1 << len) == 0 {
+            continue;
+        }
         if let Some(i) = fixed.iter().position(|h| h == name) {
             present |= 1 << i;
         }
@@ -56,6 +61,10 @@ pub fn strip(headers: &mut HeaderMap) {
     }
 }
 
+/// Bit `n` is set when a name in [`HOP_BY_HOP`] is `n` bytes long (2, 7, 10, 16, 17, 18, 19).
+const HOP_BY_HOP_LENGTHS: u32 =
+    (1 << 2) | (1 << 7) | (1 << 10) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 19);
+
 /// The fixed hop-by-hop set, `Connection` first (it can name more). Built once: `from_static`
 /// validates its argument at run time.
 static HOP_BY_HOP: LazyLock<[HeaderName; 9]> = LazyLock::new(|| {
@@ -75,6 +84,14 @@ static HOP_BY_HOP: LazyLock<[HeaderName; 9]> = LazyLock::new(|| {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn length_filter_admits_every_fixed_name() {
+        for name in HOP_BY_HOP.iter() {
+            let len = name.as_str().len();
+            assert!(len < 32 && HOP_BY_HOP_LENGTHS & (1 << len) != 0, "{name}");
+        }
+    }
 
     #[test]
     fn strips_fixed_and_nominated_headers() {

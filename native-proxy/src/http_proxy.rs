@@ -6,12 +6,14 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{HOST, HeaderName, HeaderValue};
+use http::header::{HOST, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -21,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use trueip::addr::PeerAddr;
 use trueip::config::listener::{AccessLog, HttpSettings, SendVersion};
-use trueip::{Access, Decision};
+use trueip::{Access, Decision, Rejection};
 
 use crate::hop;
 use crate::listener::{ConnInfo, ListenerState};
@@ -100,18 +102,84 @@ async fn handle(
         .request_duration(&state.metrics)
         .observe(elapsed.as_secs_f64());
     if settings.access_log == AccessLog::On {
-        let client = decided.as_ref().map(|d| d.client.ip.to_string());
-        tracing::info!(
-            target: "trueip::access",
-            listener = %state.label,
-            peer = %conn.socket_peer,
-            proxy_source = %match &conn.arrival { Arrival::Proxied(p) => p.source.to_string(), _ => "-".to_string() },
-            client = client.as_deref().unwrap_or("-"),
-            status = response_status.as_u16(),
-            duration_us = elapsed.as_micros() as u64,
-        );
+        access_log(state, conn, decided.as_ref(), response_status, elapsed);
     }
     status
+}
+
+// The paths below are taken by few requests. Kept out of line (`#[cold]`), their code does not
+// sit between the instructions every request runs: the per-request path touches fewer cache lines.
+
+#[cold]
+fn access_log(
+    state: &ListenerState,
+    conn: &ConnInfo,
+    decided: Option<&Decision>,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let client = decided.map(|d| d.client.ip.to_string());
+    tracing::info!(
+        target: "trueip::access",
+        listener = %state.label,
+        peer = %conn.socket_peer,
+        proxy_source = %match &conn.arrival { Arrival::Proxied(p) => p.source.to_string(), _ => "-".to_string() },
+        client = client.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        duration_us = elapsed.as_micros() as u64,
+    );
+}
+
+#[cold]
+fn rejected(state: &ListenerState, peer: PeerAddr, rejection: &Rejection) -> Response<Body> {
+    record_decision(state, "rejected", Cow::Borrowed(rejection.kind.label()));
+    tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, kind = rejection.kind.label(), reason = %rejection, "request rejected by the client-IP policy");
+    let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
+    text(status, &format!("trueip: request rejected: {rejection}\n"))
+}
+
+#[cold]
+fn denied(
+    state: &ListenerState,
+    peer: PeerAddr,
+    decision: &Decision,
+    status: u16,
+    body: &str,
+    reason: &'static str,
+) -> Response<Body> {
+    record_decision(state, "denied", Cow::Borrowed(reason));
+    tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, client = %decision.client.ip, reason, "request denied by the access rules");
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    text(status, body)
+}
+
+#[cold]
+fn count_spoof_signals(state: &ListenerState, decision: &Decision) {
+    for signal in decision.spoof.labels() {
+        state
+            .metrics
+            .spoof_signals
+            .get_or_create(&KindLabels {
+                listener: state.label.clone(),
+                kind: signal,
+            })
+            .inc();
+    }
+}
+
+#[cold]
+fn upstream_failed(
+    state: &ListenerState,
+    settings: &HttpSettings,
+    e: &UpstreamError,
+) -> Response<Body> {
+    state
+        .metrics
+        .upstream_errors
+        .get_or_create(&state.kind_labels(e.kind()))
+        .inc();
+    tracing::warn!(listener = %state.label, upstream = %settings.upstream.address, kind = e.kind(), error = %e, "upstream request failed");
+    text(e.status(), &format!("trueip: {e}\n"))
 }
 
 /// Header lines passed to the core without a heap allocation; more spill into a `Vec`.
@@ -158,28 +226,12 @@ async fn forward(
                 let plan = state.resolver.rewrite_plan(&view, &d);
                 (d, plan)
             }
-            Err(rejection) => {
-                record_decision(state, "rejected", Cow::Borrowed(rejection.kind.label()));
-                tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, kind = rejection.kind.label(), reason = %rejection, "request rejected by the client-IP policy");
-                let status =
-                    StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
-                return Err((
-                    text(status, &format!("trueip: request rejected: {rejection}\n")),
-                    None,
-                ));
-            }
+            Err(rejection) => return Err((rejected(state, peer, &rejection), None)),
         }
     };
     let (decision, plan) = decision;
-    for signal in decision.spoof.labels() {
-        state
-            .metrics
-            .spoof_signals
-            .get_or_create(&KindLabels {
-                listener: state.label.clone(),
-                kind: signal,
-            })
-            .inc();
+    if !decision.spoof.is_empty() {
+        count_spoof_signals(state, &decision);
     }
     if let Access::Deny {
         status,
@@ -187,10 +239,8 @@ async fn forward(
         reason,
     } = state.resolver.access(&decision)
     {
-        record_decision(state, "denied", Cow::Borrowed(reason.label()));
-        tracing::info!(target: "trueip::reject", listener = %state.label, peer = %peer.0, client = %decision.client.ip, reason = reason.label(), "request denied by the access rules");
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
-        return Err((text(status, &body), Some(decision)));
+        let response = denied(state, peer, &decision, status, &body, reason.label());
+        return Err((response, Some(decision)));
     }
     record_decision(
         state,
@@ -220,14 +270,10 @@ async fn forward(
         }
     }
     tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
-    if let Some(name) = settings
-        .decision_header
-        .as_ref()
-        .and_then(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok())
-    {
-        parts.headers.remove(&name);
+    if let Some(name) = &state.decision_header {
+        parts.headers.remove(name);
         if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
-            parts.headers.insert(name, v);
+            parts.headers.insert(name.clone(), v);
         }
     }
     let downstream_h2 = parts.version == Version::HTTP_2;
@@ -255,33 +301,9 @@ async fn forward(
     let timeout = settings.upstream.response_timeout;
     let proxy_header = settings.upstream.proxy_protocol.version != SendVersion::None;
     let sent = if downstream_h2 && !proxy_header {
-        // An h2 connection multiplexes requests: they share the listener's pool.
-        let Some(pool) = &state.http_upstream else {
-            return Err((
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "trueip: no upstream pool\n",
-                ),
-                Some(decision),
-            ));
-        };
-        let mut upstream_req = upstream_req;
-        *upstream_req.uri_mut() = match pool_uri(settings, upstream_req.uri()) {
-            Some(u) => u,
-            None => {
-                return Err((
-                    text(
-                        StatusCode::BAD_REQUEST,
-                        "trueip: request target cannot be forwarded\n",
-                    ),
-                    Some(decision),
-                ));
-            }
-        };
-        match tokio::time::timeout(timeout, pool.client.request(upstream_req)).await {
-            Err(_) => Err(UpstreamError::ResponseTimeout),
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(classify_pool_error(&e)),
+        match send_pooled(state, settings, upstream_req, timeout).await {
+            Ok(sent) => sent,
+            Err(refused) => return Err((refused, Some(decision))),
         }
     } else {
         let client = SocketAddr::new(decision.client.ip, decision.client.port.unwrap_or(0));
@@ -306,16 +328,46 @@ async fn forward(
             hop::strip(&mut parts.headers);
             Ok((Response::from_parts(parts, body.boxed()), Some(decision)))
         }
-        Err(e) => {
-            state
-                .metrics
-                .upstream_errors
-                .get_or_create(&state.kind_labels(e.kind()))
-                .inc();
-            tracing::warn!(listener = %state.label, upstream = %settings.upstream.address, kind = e.kind(), error = %e, "upstream request failed");
-            Err((text(e.status(), &format!("trueip: {e}\n")), Some(decision)))
-        }
+        Err(e) => Err((upstream_failed(state, settings, &e), Some(decision))),
     }
+}
+
+/// What the listener's pool answered, or (`Err`) the response to send without asking it.
+type Pooled = Result<Result<Response<Incoming>, UpstreamError>, Response<Body>>;
+
+/// Sends an h2 downstream request through the listener's pool: an h2 connection multiplexes
+/// requests, so they share upstream connections. Boxed, so the HTTP/1 path's future neither
+/// carries this one's state nor runs between its code.
+fn send_pooled<'a>(
+    state: &'a ListenerState,
+    settings: &'a HttpSettings,
+    mut upstream_req: Request<Incoming>,
+    timeout: std::time::Duration,
+) -> Pin<Box<dyn Future<Output = Pooled> + Send + 'a>> {
+    Box::pin(async move {
+        let Some(pool) = &state.http_upstream else {
+            return Err(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "trueip: no upstream pool\n",
+            ));
+        };
+        *upstream_req.uri_mut() = match pool_uri(settings, upstream_req.uri()) {
+            Some(u) => u,
+            None => {
+                return Err(text(
+                    StatusCode::BAD_REQUEST,
+                    "trueip: request target cannot be forwarded\n",
+                ));
+            }
+        };
+        Ok(
+            match tokio::time::timeout(timeout, pool.client.request(upstream_req)).await {
+                Err(_) => Err(UpstreamError::ResponseTimeout),
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => Err(classify_pool_error(&e)),
+            },
+        )
+    })
 }
 
 /// `client=...; port=...; source=...; hop=...; internal=...; spoof=a,b; fallback=...` (`-` for none).

@@ -43,6 +43,8 @@ pub struct ListenerState {
     pub hot: ListenerMetrics,
     /// The header names the rewrite plan sets, parsed once.
     set_names: Vec<HeaderName>,
+    /// The `http` listener's `decision_header`, parsed once.
+    pub(crate) decision_header: Option<HeaderName>,
 }
 
 impl ListenerState {
@@ -65,8 +67,17 @@ impl ListenerState {
                     .filter_map(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok()),
             )
             .collect();
+        let decision_header = match &listener.kind {
+            // The config already validated the name; a name hyper still refuses is never set.
+            ListenerKind::Http(h) => h
+                .decision_header
+                .as_ref()
+                .and_then(|h| HeaderName::from_bytes(h.as_str().as_bytes()).ok()),
+            _ => None,
+        };
         ListenerState {
             set_names,
+            decision_header,
             hot: ListenerMetrics::new(label.clone()),
             label,
             resolver: Resolver::new(&config.policy),

@@ -236,12 +236,27 @@ fn check_config_warns_and_strict_turns_warnings_into_exit_2() {
     );
 }
 
-fn tempdir() -> PathBuf {
+/// A scratch directory for one test, removed when the test ends (also when it fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
     let dir = std::env::temp_dir().join(format!(
         "trueip-cli-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
     ));
     std::fs::create_dir_all(&dir).expect("tempdir");
-    dir
+    TempDir(dir)
 }
