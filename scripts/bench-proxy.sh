@@ -44,6 +44,8 @@ LOAD_CPU=${LOAD_CPU:-0}
 wanted() { [[ " $JOBS " == *" $1 "* ]]; }
 
 ensure_debian_packages haproxy nginx-light libnginx-mod-stream valgrind
+# perf only for the syscalls table; a kernel without tracepoint access still skips it (below).
+if wanted syscalls; then ensure_debian_packages linux-perf; fi
 # TRUEIP_BIN benchmarks a given binary (e.g. a saved copy of an older build) instead of building.
 BIN=${TRUEIP_BIN:-}
 if [[ -z $BIN ]]; then
