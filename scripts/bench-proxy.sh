@@ -221,14 +221,16 @@ for p in $B_PLAIN $B_PP $T1 $T2 $T3 $H1 $H2 $H3 $N1 $N2 $N3; do wait_port "$p"; 
 
 nginx_front_pids() { pgrep -P "$(cat "$WORK/front/nginx.pid")" | tr '\n' ' '; cat "$WORK/front/nginx.pid"; }
 
-cpu_ticks() { # user + system clock ticks of the given pids (all their threads)
-    local total=0 pid t
+sum_over_pids() { # awk-program file pids...: the number the program prints from /proc/<pid>/<file>, summed
+    local program=$1 file=$2 total=0 pid n
+    shift 2
     for pid in "$@"; do
-        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
-        total=$((total + ${t:-0}))
+        n=$(awk "$program" "/proc/$pid/$file" 2>/dev/null || echo 0)
+        total=$((total + ${n:-0}))
     done
     echo "$total"
 }
+cpu_ticks() { sum_over_pids '{print $14 + $15}' stat "$@"; } # user + system clock ticks (all threads)
 
 ROWS="$WORK/rows.tsv"
 : >"$ROWS"
@@ -317,14 +319,7 @@ for (job, server), per in by.items():
 PY
 fi
 
-rss_kib() { # sum of VmRSS over the given pids
-    local total=0 pid kib
-    for pid in "$@"; do
-        kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
+rss_kib() { sum_over_pids '/^VmRSS:/ {print $2}' status "$@"; } # resident KiB
 
 idle() { # name port count pids...
     local name=$1 port=$2 count=$3
