@@ -294,34 +294,25 @@ impl Resolver {
         };
         state.hop = hop;
         let raw = Escaped(trim_ows(e.raw));
+        let stopped = |fallback, error| Walk::Stop {
+            fallback,
+            error,
+            hop,
+            raw: e.raw,
+        };
         let addr = match e.node {
             Ok(Node::Addr(a)) => a,
             Ok(Node::Unknown) => {
                 t.note(format_args!("hop {hop} {raw}: unknown, the walk stops"));
-                return Some(Walk::Stop {
-                    fallback: Fallback::UnknownEntry,
-                    error: None,
-                    hop,
-                    raw: e.raw,
-                });
+                return Some(stopped(Fallback::UnknownEntry, None));
             }
             Ok(Node::Obfuscated) => {
                 t.note(format_args!("hop {hop} {raw}: obfuscated, the walk stops"));
-                return Some(Walk::Stop {
-                    fallback: Fallback::ObfuscatedEntry,
-                    error: None,
-                    hop,
-                    raw: e.raw,
-                });
+                return Some(stopped(Fallback::ObfuscatedEntry, None));
             }
             Err(kind) => {
                 t.note(format_args!("hop {hop} {raw}: {kind}, the walk stops"));
-                return Some(Walk::Stop {
-                    fallback: Fallback::MalformedEntry,
-                    error: Some(kind),
-                    hop,
-                    raw: e.raw,
-                });
+                return Some(stopped(Fallback::MalformedEntry, Some(kind)));
             }
         };
         let skip = match self.mode {
