@@ -25,12 +25,9 @@
 
 use std::net::IpAddr;
 
-use crate::addr::{MAX_IP_TEXT_LEN, push_ip, trim_ows};
+use crate::addr::{push_ip, trim_ows};
 use crate::config::{ForwardedMode, SourceSpec, UntrustedHeaders, XffMode};
 use crate::forwarded::{Entry, Node, SINGLE_IP_HEADERS, lines_rev, name_is, rfc7239, single, xff};
-
-/// The longest `for=` element [`push_for`] writes: `for="[` + IPv6 + `]"`.
-const MAX_FOR_LEN: usize = 8 + MAX_IP_TEXT_LEN;
 use crate::resolve::{Decision, Request, Resolver, Source};
 
 /// Header changes for one request. See the [module docs](self) for the application order.
@@ -105,7 +102,7 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     // Values are built in one String each, sized up front, and addresses rendered without `core::fmt`: this runs
     // on every request, and in the Wasm filter formatting and regrowing cost more than the decision itself.
     if let Some(h) = &rules.client_header {
-        let mut value = String::with_capacity(MAX_IP_TEXT_LEN);
+        let mut value = String::with_capacity(crate::addr::MAX_IP_TEXT_LEN);
         push_ip(&mut value, decision.client.ip);
         plan.set(h.as_str(), value);
     }
@@ -117,22 +114,16 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
             plan.set("x-forwarded-for", value);
         }
         XffMode::Keep => {}
-        XffMode::Canonical => {
-            let value = rendered(&chain(req, decision), MAX_IP_TEXT_LEN, push_ip);
-            plan.set("x-forwarded-for", value);
-        }
+        XffMode::Canonical => plan.set("x-forwarded-for", xff::render(chain(req, decision))),
         XffMode::Remove => plan.remove(b"x-forwarded-for"),
     }
     match rules.forwarded {
         ForwardedMode::None => {}
         ForwardedMode::Append => {
-            let value = appended(req.headers, "forwarded", strip, peer, push_for);
+            let value = appended(req.headers, "forwarded", strip, peer, rfc7239::push_for);
             plan.set("forwarded", value);
         }
-        ForwardedMode::Canonical => {
-            let value = rendered(&chain(req, decision), MAX_FOR_LEN, push_for);
-            plan.set("forwarded", value);
-        }
+        ForwardedMode::Canonical => plan.set("forwarded", rfc7239::render(chain(req, decision))),
     }
     plan
 }
@@ -174,7 +165,7 @@ fn appended(
             .map(|(_, value)| value.len() + 2)
             .sum(),
     };
-    let mut out = String::with_capacity(arrived + MAX_FOR_LEN);
+    let mut out = String::with_capacity(arrived + rfc7239::MAX_FOR_LEN);
     if !stripped {
         push_joined(&mut out, headers, lower);
     }
@@ -183,33 +174,6 @@ fn appended(
     }
     push(&mut out, peer);
     out
-}
-
-/// Addresses rendered by `push` and joined with `, `, leftmost first.
-fn rendered(ips: &[IpAddr], max_len: usize, push: fn(&mut String, IpAddr)) -> String {
-    let mut out = String::with_capacity(ips.len() * (max_len + 2));
-    for &ip in ips {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        push(&mut out, ip);
-    }
-    out
-}
-
-/// One `Forwarded` element for an address, as [`rfc7239::render_for`] writes it (IPv6 quoted and bracketed).
-fn push_for(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(_) => {
-            out.push_str("for=");
-            push_ip(out, ip);
-        }
-        IpAddr::V6(_) => {
-            out.push_str("for=\"[");
-            push_ip(out, ip);
-            out.push_str("]\"");
-        }
-    }
 }
 
 /// Every line of a header that holds an element, trimmed but otherwise verbatim, joined with `, ` in arrival

@@ -18,6 +18,7 @@ pub mod single;
 pub mod xff;
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::addr::{Bad, ClientAddr, Escaped, PortSyntax, parse_entry, trim_ows};
 
@@ -298,6 +299,23 @@ pub fn lines_rev<'h>(
         .rev()
         .filter(move |(n, _)| name_is(n, lower))
         .map(|&(_, v)| v)
+}
+
+/// Addresses rendered by `push` (at most `max_len` bytes each) and joined with `, `, leftmost first, in one
+/// allocation sized from the iterator's length.
+pub(crate) fn render_list<I>(ips: I, max_len: usize, push: fn(&mut String, IpAddr)) -> String
+where
+    I: IntoIterator<Item = IpAddr>,
+{
+    let ips = ips.into_iter();
+    let mut out = String::with_capacity(ips.size_hint().0.saturating_mul(max_len + 2));
+    for ip in ips {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        push(&mut out, ip);
+    }
+    out
 }
 
 #[cfg(test)]

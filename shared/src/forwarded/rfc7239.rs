@@ -17,8 +17,10 @@
 
 use std::net::IpAddr;
 
-use crate::addr::{Escaped, PortSyntax, trim_ows};
-use crate::forwarded::{Entry, EntryError, EntryErrorKind, Node, is_tchar, parse_node};
+use crate::addr::{Escaped, MAX_IP_TEXT_LEN, PortSyntax, push_ip, trim_ows};
+use crate::forwarded::{
+    Entry, EntryError, EntryErrorKind, Node, is_tchar, parse_node, render_list,
+};
 
 /// One parsed `Forwarded` element. Unknown parameters are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,13 +124,30 @@ impl<'h, L> std::iter::FusedIterator for ElementsRev<'h, L> where
 {
 }
 
-/// Renders one element `for=<ip>`: IPv4 as a token, IPv6 quoted and bracketed (`for="[2001:db8::1]"`), as
-/// RFC 7239 §6 requires.
-pub fn render_for(ip: IpAddr) -> String {
+/// The longest element [`push_for`] writes: `for="[` + IPv6 + `]"`.
+pub(crate) const MAX_FOR_LEN: usize = 8 + MAX_IP_TEXT_LEN;
+
+/// Appends one element `for=<ip>`: IPv4 as a token, IPv6 quoted and bracketed (`for="[2001:db8::1]"`), as
+/// RFC 7239 §6 requires. Written without `core::fmt`: the rewrite plan runs it on every request.
+pub fn push_for(out: &mut String, ip: IpAddr) {
     match ip {
-        IpAddr::V4(v4) => format!("for={v4}"),
-        IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
+        IpAddr::V4(_) => {
+            out.push_str("for=");
+            push_ip(out, ip);
+        }
+        IpAddr::V6(_) => {
+            out.push_str("for=\"[");
+            push_ip(out, ip);
+            out.push_str("]\"");
+        }
     }
+}
+
+/// One element `for=<ip>` (see [`push_for`]).
+pub fn render_for(ip: IpAddr) -> String {
+    let mut out = String::with_capacity(MAX_FOR_LEN);
+    push_for(&mut out, ip);
+    out
 }
 
 /// Renders a whole `Forwarded` value of `for=` elements, leftmost first.
@@ -136,14 +155,7 @@ pub fn render<I>(ips: I) -> String
 where
     I: IntoIterator<Item = IpAddr>,
 {
-    let mut out = String::new();
-    for ip in ips {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        out.push_str(&render_for(ip));
-    }
-    out
+    render_list(ips, MAX_FOR_LEN, push_for)
 }
 
 /// The longest node value copied out of a quoted string: `[` + 45-byte IPv6 + `%` + 32-byte zone + `]:65535`.

@@ -6,8 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::addr::{ClientAddr, PortSyntax, trim_ows};
-use crate::forwarded::{Entry, Node, parse_node};
+use crate::addr::{ClientAddr, MAX_IP_TEXT_LEN, PortSyntax, push_ip, trim_ows};
+use crate::forwarded::{Entry, Node, parse_node, render_list};
 
 /// Entries of every `X-Forwarded-For` line, rightmost first. `lines` must already be in reverse arrival order
 /// (see [`super::lines_rev`]). Empty elements are skipped.
@@ -187,18 +187,9 @@ struct Rightmost<'a> {
 /// every consumer reads.
 pub fn render<I>(ips: I) -> String
 where
-    I: IntoIterator<Item = std::net::IpAddr>,
+    I: IntoIterator<Item = IpAddr>,
 {
-    use std::fmt::Write;
-    let mut out = String::new();
-    for ip in ips {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{ip}");
-    }
-    out
+    render_list(ips, MAX_IP_TEXT_LEN, push_ip)
 }
 
 #[cfg(test)]
