@@ -27,7 +27,9 @@ use std::net::IpAddr;
 
 use crate::addr::{push_ip, trim_ows};
 use crate::config::{ForwardedMode, SourceSpec, UntrustedHeaders, XffMode};
-use crate::forwarded::{Entry, Node, SINGLE_IP_HEADERS, lines_rev, name_is, rfc7239, single, xff};
+use crate::forwarded::{
+    Entry, Node, SINGLE_IP_HEADERS, length_bit, lines_rev, name_is, rfc7239, single, xff,
+};
 use crate::resolve::{Decision, Request, Resolver, Source};
 
 /// Header changes for one request. See the [module docs](self) for the application order.
@@ -128,12 +130,12 @@ pub(crate) fn plan(r: &Resolver, req: &Request<'_>, decision: &Decision) -> Rewr
     plan
 }
 
-/// Bit `n` is set when a name in [`SINGLE_IP_HEADERS`] is `n` bytes long (all are shorter than 64).
+/// The lengths of the names in [`SINGLE_IP_HEADERS`], as [`length_bit`]s.
 const SINGLE_IP_LENGTHS: u64 = {
     let mut mask = 0u64;
     let mut names = SINGLE_IP_HEADERS;
     while let [name, rest @ ..] = names {
-        mask |= 1 << name.len();
+        mask |= length_bit(name.len());
         names = rest;
     }
     mask
@@ -141,8 +143,7 @@ const SINGLE_IP_LENGTHS: u64 = {
 
 /// A well-known single-address header that is not a configured source.
 fn unvouched_single(sources: &[SourceSpec], name: &[u8]) -> bool {
-    name.len() < 64
-        && SINGLE_IP_LENGTHS & (1 << name.len()) != 0
+    SINGLE_IP_LENGTHS & length_bit(name.len()) != 0
         && SINGLE_IP_HEADERS.iter().any(|h| name_is(name, h))
         && !sources
             .iter()

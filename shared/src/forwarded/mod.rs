@@ -301,6 +301,14 @@ pub fn lines_rev<'h>(
         .map(|&(_, v)| v)
 }
 
+/// A name length as one bit of a length set (`u64`): names of 63 bytes or more share bit 63. Testing a header
+/// name's length against the set of lengths of the names looked for rejects most names before any byte is
+/// compared.
+#[inline]
+pub(crate) const fn length_bit(len: usize) -> u64 {
+    1 << if len < 63 { len } else { 63 }
+}
+
 /// Addresses rendered by `push` (at most `max_len` bytes each) and joined with `, `, leftmost first, in one
 /// allocation sized from the iterator's length.
 pub(crate) fn render_list<I>(ips: I, max_len: usize, push: fn(&mut String, IpAddr)) -> String

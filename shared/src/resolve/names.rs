@@ -6,7 +6,7 @@
 //! typical names (`host`, `user-agent`, `accept`, ...) have no client-IP header of their length and cost one bit
 //! test each.
 
-use crate::forwarded::{has_underscore, name_is, name_is_variant};
+use crate::forwarded::{has_underscore, length_bit, name_is, name_is_variant};
 use crate::resolve::{Spoof, SpoofSignals};
 
 /// The client-IP header names of one policy, built with the resolver.
@@ -75,11 +75,6 @@ impl Lines {
             .get(self.first..self.end.saturating_sub(1))
             .unwrap_or_default()
     }
-}
-
-#[inline]
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
 }
 
 impl NameTable {
