@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use wasmtime::StoreLimits;
+use wasmtime::{Memory, StoreLimits, TypedFunc};
 
 use crate::connection::Connection;
 use crate::header_map::{HeaderMap, MapKind};
@@ -104,8 +104,19 @@ impl StreamState {
     }
 }
 
+/// What the host uses of the module's exports, resolved once when the VM starts (cpp-host
+/// `WasmBase::getFunctions`), never looked up by name per hostcall.
+pub(crate) struct GuestExports {
+    /// The linear memory (`memory`).
+    pub(crate) memory: Option<Memory>,
+    /// `malloc`, else `proxy_on_memory_allocate`: where the host puts buffers it hands the module.
+    pub(crate) alloc: Option<TypedFunc<i32, i32>>,
+}
+
 /// The host side of one VM.
 pub(crate) struct HostState {
+    /// `None` until the VM is instantiated.
+    pub(crate) exports: Option<GuestExports>,
     pub(crate) limits: StoreLimits,
     pub(crate) phase: Phase,
     pub(crate) root_id: u32,
@@ -136,6 +147,7 @@ impl HostState {
         metrics: Metrics,
     ) -> HostState {
         HostState {
+            exports: None,
             limits,
             phase: Phase::Idle,
             root_id: 1,
