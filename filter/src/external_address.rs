@@ -19,7 +19,7 @@ pub(crate) fn envoy_owns(headers: &[(&[u8], &[u8])], source_ip: &[u8]) -> bool {
     let mut lines = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case(ENVOY_EXTERNAL_ADDRESS));
-    matches!((lines.next(), lines.next()), (Some((_, v)), None) if *v == source_ip)
+    matches!((lines.next(), lines.next()), (Some((_, v)), None) if crate::bytes::same(v, source_ip))
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ impl Http {
         }
     }
 
-    fn error(&self, what: &str) {
+    fn error(&self, what: &'static str) {
         self.metrics.count("trueip.error.", what);
         hostcalls::log(LogLevel::Warn, &format!("trueip: hostcall failed: {what}"));
     }

@@ -13,6 +13,7 @@
 // The ABI needs `unsafe` in exactly one module (`hostcalls`); everywhere else it is denied.
 #![deny(unsafe_code)]
 
+mod bytes;
 mod external_address;
 mod hostcalls;
 mod http;
