@@ -12,7 +12,7 @@ use trueip::{PeerAddr, Request, Resolver};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::{external_address, pairs, peer, summary};
+use crate::{bytes, envoy_append, external_address, pairs, peer, summary};
 
 /// One stream.
 pub(crate) struct Http {
@@ -56,10 +56,8 @@ impl Http {
             );
             return;
         };
-        let xff = lines
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(b"x-forwarded-for"))
-            .map(|(_, value)| *value);
+        // Envoy coalesces X-Forwarded-For into one line; the value it holds, with its own append.
+        let xff = envoy_append::only_line(&lines);
         let identity = match settings.envoy.mode {
             EnvoyMode::Sidecar => peer_identity(),
             _ => None,
@@ -131,10 +129,17 @@ impl Http {
             peer_identity: identity.as_deref(),
             headers: &lines,
         };
-        self.decide(settings, resolver, &req);
+        self.decide(settings, resolver, &req, xff);
     }
 
-    fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>) {
+    /// `held_xff`: the X-Forwarded-For value Envoy holds (its only line), before the filter changes it.
+    fn decide(
+        &mut self,
+        settings: &Settings,
+        resolver: &Resolver,
+        req: &Request<'_>,
+        held_xff: Option<&[u8]>,
+    ) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
         let debug_asked = debug_header.filter(|h| {
             req.headers
@@ -190,12 +195,29 @@ impl Http {
         }
         let _ = hostcalls::set_property(state_name, state.as_bytes());
         let plan = resolver.rewrite_plan(req, &decision);
+        // When Envoy's own X-Forwarded-For already lists what the plan sets, the header is left as it is,
+        // removal included (the plan's removals come before its values; see `envoy_append`).
+        const XFF: &[u8] = b"x-forwarded-for";
+        let xff_set = plan
+            .set
+            .iter()
+            .position(|(name, _)| bytes::same(name.as_bytes(), XFF));
+        let envoy_xff_kept = match (held_xff, xff_set.and_then(|i| plan.set.get(i))) {
+            (Some(held), Some((_, value))) => envoy_append::same_list(held, value.as_bytes()),
+            _ => false,
+        };
         for name in &plan.remove {
+            if envoy_xff_kept && bytes::same(name.as_bytes(), XFF) {
+                continue;
+            }
             if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {
                 self.error("rewrite");
             }
         }
-        for (name, value) in &plan.set {
+        for (i, (name, value)) in plan.set.iter().enumerate() {
+            if envoy_xff_kept && xff_set == Some(i) {
+                continue;
+            }
             if hostcalls::replace_header(MapType::RequestHeaders, name.as_bytes(), value.as_bytes())
                 .is_err()
             {

@@ -18,6 +18,7 @@
 #[cfg(any(target_arch = "wasm32", test))]
 mod alloc;
 mod bytes;
+mod envoy_append;
 mod external_address;
 mod hostcalls;
 mod http;
