@@ -21,25 +21,6 @@
 
 use crate::bytes;
 
-/// The value of the request's only X-Forwarded-For line, or `None` when there is no such line or more
-/// than one (Envoy coalesces it into one line, so several mean a host that does not).
-#[inline]
-pub(crate) fn only_line<'a>(lines: &[(&[u8], &'a [u8])]) -> Option<&'a [u8]> {
-    let mut found = None;
-    for (name, value) in lines {
-        // Names of another length are passed over without comparing bytes.
-        if name.len() == XFF.len() && name.eq_ignore_ascii_case(XFF) {
-            if found.is_some() {
-                return None;
-            }
-            found = Some(*value);
-        }
-    }
-    found
-}
-
-const XFF: &[u8] = b"x-forwarded-for";
-
 /// Whether `planned` holds the entries of `held` (the X-Forwarded-For value Envoy holds) with `, `
 /// where Envoy wrote its last `,` — so leaving `held` in place forwards the same list.
 pub(crate) fn same_list(held: &[u8], planned: &[u8]) -> bool {
@@ -88,17 +69,5 @@ mod tests {
         ));
         assert!(!same_list(b"a,b", b"a, b, c"));
         assert!(!same_list(b"a,b", b""));
-    }
-
-    #[test]
-    fn only_a_single_line_is_envoys() {
-        let one: &[(&[u8], &[u8])] = &[(b"user-agent", b"x"), (b"X-Forwarded-For", b"1.2.3.4")];
-        assert_eq!(only_line(one), Some(&b"1.2.3.4"[..]));
-        let two: &[(&[u8], &[u8])] = &[
-            (b"x-forwarded-for", b"1.2.3.4"),
-            (b"x-forwarded-for", b"5.6.7.8"),
-        ];
-        assert_eq!(only_line(two), None);
-        assert_eq!(only_line(&[]), None);
     }
 }

@@ -9,6 +9,7 @@ use trueip::access::Access;
 use trueip::config::envoy::EnvoyMode;
 use trueip::{PeerAddr, Request, Resolver};
 
+use crate::envoy_lines::{self, EnvoyLines};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -56,8 +57,8 @@ impl Http {
             );
             return;
         };
-        // Envoy coalesces X-Forwarded-For into one line; the value it holds, with its own append.
-        let xff = envoy_append::only_line(&lines);
+        let envoy = EnvoyLines::find(&lines);
+        let xff = envoy_lines::value(&lines, envoy.xff);
         let identity = match settings.envoy.mode {
             EnvoyMode::Sidecar => peer_identity(),
             _ => None,
@@ -97,39 +98,61 @@ impl Http {
                 &settings.resolver,
             ),
         };
+        // Envoy coalesces X-Forwarded-For into one line: the value it holds, with its own append.
+        let held_xff = xff.filter(|_| envoy.xff_count == 1);
+        // Envoy's own x-envoy-external-address is not client input either: like the entry it appended
+        // to X-Forwarded-For, the resolver does not see it (no spoof signal for every external
+        // request), and the plan, built from what the resolver saw, leaves it for the application.
+        let drop_external = settings.envoy.mode == EnvoyMode::Gateway
+            && envoy.external_count == 1
+            && envoy_lines::value(&lines, envoy.external)
+                .is_some_and(|v| external_address::envoy_owns(v, peer::ip_text(raw_source)));
         // The resolver sees the headers without the entry Envoy appended: the X-Forwarded-For value
         // is re-sliced in place, or its line left out when that entry was all it held.
+        let mut drop_xff = false;
         if let Some(keep) = peer.xff_keep {
-            lines.retain_mut(|(name, value)| {
-                if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                    return true;
-                }
+            if let (1, Some((_, value))) =
+                (envoy.xff_count, envoy.xff.and_then(|i| lines.get_mut(i)))
+            {
                 match value.get(..keep) {
-                    Some(kept) if !kept.is_empty() => {
-                        *value = kept;
-                        true
-                    }
-                    _ => false,
+                    Some(kept) if !kept.is_empty() => *value = kept,
+                    _ => drop_xff = true,
                 }
-            });
+            } else {
+                // Several lines (not Envoy, which coalesces them): each is cut the same way.
+                lines.retain_mut(|(name, value)| {
+                    if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                        return true;
+                    }
+                    match value.get(..keep) {
+                        Some(kept) if !kept.is_empty() => {
+                            *value = kept;
+                            true
+                        }
+                        _ => false,
+                    }
+                });
+            }
         }
-        if settings.envoy.mode == EnvoyMode::Gateway
-            && external_address::envoy_owns(&lines, peer::ip_text(raw_source))
-        {
-            // Envoy's own x-envoy-external-address is not client input either: like the entry it
-            // appended to X-Forwarded-For, the resolver does not see it (no spoof signal for every
-            // external request), and the plan, built from what the resolver saw, leaves it for the
-            // application.
-            lines.retain(|(name, _)| {
-                !name.eq_ignore_ascii_case(external_address::ENVOY_EXTERNAL_ADDRESS)
-            });
+        // Dropped by position, the later line first so the earlier position stays valid.
+        let (first, second) = match (
+            envoy.xff.filter(|_| drop_xff),
+            envoy.external.filter(|_| drop_external),
+        ) {
+            (Some(a), Some(b)) if a < b => (Some(b), Some(a)),
+            (a, b) => (a.or(b), a.and(b)),
+        };
+        for at in [first, second].into_iter().flatten() {
+            if at < lines.len() {
+                lines.remove(at);
+            }
         }
         let req = Request {
             peer: PeerAddr(peer.addr),
             peer_identity: identity.as_deref(),
             headers: &lines,
         };
-        self.decide(settings, resolver, &req, xff);
+        self.decide(settings, resolver, &req, held_xff);
     }
 
     /// `held_xff`: the X-Forwarded-For value Envoy holds (its only line), before the filter changes it.

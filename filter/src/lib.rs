@@ -19,6 +19,7 @@
 mod alloc;
 mod bytes;
 mod envoy_append;
+mod envoy_lines;
 mod external_address;
 mod hostcalls;
 mod http;
