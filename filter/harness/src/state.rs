@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use wasmtime::{Memory, StoreLimits, TypedFunc};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, address_string};
 use crate::header_map::{HeaderMap, MapKind};
 use crate::metrics::Metrics;
 
@@ -72,6 +72,11 @@ pub(crate) struct StreamState {
     pub(crate) connection: Connection,
     /// `source.address` after the connection manager's address detection.
     pub(crate) remote: SocketAddr,
+    /// `remote` and the connection's local address as `source.address` / `destination.address` render
+    /// them, once per stream: Envoy's address objects keep their text from construction
+    /// (`Address::Instance::asString()`), so a property read copies it and formats nothing.
+    pub(crate) remote_text: String,
+    pub(crate) local_text: String,
     pub(crate) request_headers: HeaderMap,
     pub(crate) response_headers: HeaderMap,
     pub(crate) request_body: Vec<u8>,
@@ -90,6 +95,8 @@ impl StreamState {
         request_headers: HeaderMap,
     ) -> StreamState {
         StreamState {
+            remote_text: address_string(remote),
+            local_text: address_string(connection.local),
             connection,
             remote,
             request_headers,
