@@ -13,18 +13,20 @@ pub(crate) struct EnvoyLines {
     pub(crate) external_count: usize,
 }
 
+use crate::bytes::is_name;
+
 const XFF: &[u8] = b"x-forwarded-for";
 
 impl EnvoyLines {
-    /// One pass over `lines`; names of another length are passed over without comparing bytes.
+    /// One pass over `lines` (see [`is_name`] for the cost of each comparison).
     pub(crate) fn find(lines: &[(&[u8], &[u8])]) -> EnvoyLines {
         let external = crate::external_address::ENVOY_EXTERNAL_ADDRESS;
         let mut found = EnvoyLines::default();
         for (i, (name, _)) in lines.iter().enumerate() {
-            if name.len() == XFF.len() && name.eq_ignore_ascii_case(XFF) {
+            if is_name(name, XFF) {
                 found.xff.get_or_insert(i);
                 found.xff_count += 1;
-            } else if name.len() == external.len() && name.eq_ignore_ascii_case(external) {
+            } else if is_name(name, external) {
                 found.external.get_or_insert(i);
                 found.external_count += 1;
             }
