@@ -199,8 +199,11 @@ impl Http {
         if let Some(f) = decision.fallback {
             self.metrics.count("trueip.fallback.", f.label());
         }
-        for s in decision.spoof.labels() {
-            self.metrics.count("trueip.spoof.", s);
+        // Most requests carry no signal; the label iterator would still walk every kind.
+        if !decision.spoof.is_empty() {
+            for s in decision.spoof.labels() {
+                self.metrics.count("trueip.spoof.", s);
+            }
         }
         let mut state = summary::decision(&decision);
         if let Access::Deny {
