@@ -9,10 +9,11 @@ use trueip::access::Access;
 use trueip::config::envoy::EnvoyMode;
 use trueip::{PeerAddr, Request, Resolver};
 
+use crate::envoy_lines::{self, EnvoyLines};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::{external_address, pairs, peer, summary};
+use crate::{bytes, envoy_append, external_address, pairs, peer, summary};
 
 /// One stream.
 pub(crate) struct Http {
@@ -56,10 +57,8 @@ impl Http {
             );
             return;
         };
-        let xff = lines
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(b"x-forwarded-for"))
-            .map(|(_, value)| *value);
+        let envoy = EnvoyLines::find(&lines);
+        let xff = envoy_lines::value(&lines, envoy.xff);
         let identity = match settings.envoy.mode {
             EnvoyMode::Sidecar => peer_identity(),
             _ => None,
@@ -99,42 +98,71 @@ impl Http {
                 &settings.resolver,
             ),
         };
+        // Envoy coalesces X-Forwarded-For into one line: the value it holds, with its own append.
+        let held_xff = xff.filter(|_| envoy.xff_count == 1);
+        // Envoy's own x-envoy-external-address is not client input either: like the entry it appended
+        // to X-Forwarded-For, the resolver does not see it (no spoof signal for every external
+        // request), and the plan, built from what the resolver saw, leaves it for the application.
+        let drop_external = settings.envoy.mode == EnvoyMode::Gateway
+            && envoy.external_count == 1
+            && envoy_lines::value(&lines, envoy.external)
+                .is_some_and(|v| external_address::envoy_owns(v, peer::ip_text(raw_source)));
         // The resolver sees the headers without the entry Envoy appended: the X-Forwarded-For value
         // is re-sliced in place, or its line left out when that entry was all it held.
+        let mut drop_xff = false;
         if let Some(keep) = peer.xff_keep {
-            lines.retain_mut(|(name, value)| {
-                if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                    return true;
-                }
+            if let (1, Some((_, value))) =
+                (envoy.xff_count, envoy.xff.and_then(|i| lines.get_mut(i)))
+            {
                 match value.get(..keep) {
-                    Some(kept) if !kept.is_empty() => {
-                        *value = kept;
-                        true
-                    }
-                    _ => false,
+                    Some(kept) if !kept.is_empty() => *value = kept,
+                    _ => drop_xff = true,
                 }
-            });
+            } else {
+                // Several lines (not Envoy, which coalesces them): each is cut the same way.
+                lines.retain_mut(|(name, value)| {
+                    if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                        return true;
+                    }
+                    match value.get(..keep) {
+                        Some(kept) if !kept.is_empty() => {
+                            *value = kept;
+                            true
+                        }
+                        _ => false,
+                    }
+                });
+            }
         }
-        if settings.envoy.mode == EnvoyMode::Gateway
-            && external_address::envoy_owns(&lines, peer::ip_text(raw_source))
-        {
-            // Envoy's own x-envoy-external-address is not client input either: like the entry it
-            // appended to X-Forwarded-For, the resolver does not see it (no spoof signal for every
-            // external request), and the plan, built from what the resolver saw, leaves it for the
-            // application.
-            lines.retain(|(name, _)| {
-                !name.eq_ignore_ascii_case(external_address::ENVOY_EXTERNAL_ADDRESS)
-            });
+        // Dropped by position, the later line first so the earlier position stays valid.
+        let (first, second) = match (
+            envoy.xff.filter(|_| drop_xff),
+            envoy.external.filter(|_| drop_external),
+        ) {
+            (Some(a), Some(b)) if a < b => (Some(b), Some(a)),
+            (a, b) => (a.or(b), a.and(b)),
+        };
+        for at in [first, second].into_iter().flatten() {
+            if at < lines.len() {
+                lines.remove(at);
+            }
         }
         let req = Request {
             peer: PeerAddr(peer.addr),
             peer_identity: identity.as_deref(),
             headers: &lines,
         };
-        self.decide(settings, resolver, &req);
+        self.decide(settings, resolver, &req, held_xff);
     }
 
-    fn decide(&mut self, settings: &Settings, resolver: &Resolver, req: &Request<'_>) {
+    /// `held_xff`: the X-Forwarded-For value Envoy holds (its only line), before the filter changes it.
+    fn decide(
+        &mut self,
+        settings: &Settings,
+        resolver: &Resolver,
+        req: &Request<'_>,
+        held_xff: Option<&[u8]>,
+    ) {
         let debug_header = settings.envoy.debug_header.as_ref().map(|h| h.as_str());
         let debug_asked = debug_header.filter(|h| {
             req.headers
@@ -171,8 +199,11 @@ impl Http {
         if let Some(f) = decision.fallback {
             self.metrics.count("trueip.fallback.", f.label());
         }
-        for s in decision.spoof.labels() {
-            self.metrics.count("trueip.spoof.", s);
+        // Most requests carry no signal; the label iterator would still walk every kind.
+        if !decision.spoof.is_empty() {
+            for s in decision.spoof.labels() {
+                self.metrics.count("trueip.spoof.", s);
+            }
         }
         let mut state = summary::decision(&decision);
         if let Access::Deny {
@@ -190,12 +221,29 @@ impl Http {
         }
         let _ = hostcalls::set_property(state_name, state.as_bytes());
         let plan = resolver.rewrite_plan(req, &decision);
+        // When Envoy's own X-Forwarded-For already lists what the plan sets, the header is left as it is,
+        // removal included (the plan's removals come before its values; see `envoy_append`).
+        const XFF: &[u8] = b"x-forwarded-for";
+        let xff_set = plan
+            .set
+            .iter()
+            .position(|(name, _)| bytes::same(name.as_bytes(), XFF));
+        let envoy_xff_kept = match (held_xff, xff_set.and_then(|i| plan.set.get(i))) {
+            (Some(held), Some((_, value))) => envoy_append::same_list(held, value.as_bytes()),
+            _ => false,
+        };
         for name in &plan.remove {
+            if envoy_xff_kept && bytes::same(name.as_bytes(), XFF) {
+                continue;
+            }
             if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {
                 self.error("rewrite");
             }
         }
-        for (name, value) in &plan.set {
+        for (i, (name, value)) in plan.set.iter().enumerate() {
+            if envoy_xff_kept && xff_set == Some(i) {
+                continue;
+            }
             if hostcalls::replace_header(MapType::RequestHeaders, name.as_bytes(), value.as_bytes())
                 .is_err()
             {
@@ -216,7 +264,7 @@ impl Http {
         }
     }
 
-    fn error(&self, what: &str) {
+    fn error(&self, what: &'static str) {
         self.metrics.count("trueip.error.", what);
         hostcalls::log(LogLevel::Warn, &format!("trueip: hostcall failed: {what}"));
     }

@@ -10,9 +10,16 @@
 //! The filter never panics: a panic aborts the VM and, with Istio's default FAIL_CLOSE, every later
 //! request gets a 503. Headers are read as bytes through [`hostcalls`], which return statuses instead of
 //! panicking like the SDK's wrappers.
-// The ABI needs `unsafe` in exactly one module (`hostcalls`); everywhere else it is denied.
+// `unsafe` is needed in exactly two modules, the ABI (`hostcalls`) and the heap (`alloc`); everywhere
+// else it is denied.
 #![deny(unsafe_code)]
 
+// The heap is the module's: on the host only its tests use it.
+#[cfg(any(target_arch = "wasm32", test))]
+mod alloc;
+mod bytes;
+mod envoy_append;
+mod envoy_lines;
 mod external_address;
 mod hostcalls;
 mod http;

@@ -8,28 +8,27 @@
 
 use std::cell::RefCell;
 
-use crate::hostcalls;
+use crate::{bytes, hostcalls};
 
-/// The VM's counter ids by name.
+/// The VM's counter ids, by the two parts of their names.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    ids: RefCell<Vec<(Box<str>, u32)>>,
+    ids: RefCell<Vec<(&'static str, Box<str>, u32)>>,
 }
 
 impl Metrics {
     /// Adds one to `prefix` + `label`.
-    pub(crate) fn count(&self, prefix: &str, label: &str) {
+    ///
+    /// The prefixes are literals, so the prefix of a counter counted again is usually found by address
+    /// alone; the names are compared without `memcmp` (see [`bytes::same`]).
+    pub(crate) fn count(&self, prefix: &'static str, label: &str) {
         let Ok(mut ids) = self.ids.try_borrow_mut() else {
             return;
         };
         let found = ids
             .iter()
-            .find(|(name, _)| {
-                name.len() == prefix.len() + label.len()
-                    && name.starts_with(prefix)
-                    && name.ends_with(label)
-            })
-            .map(|(_, id)| *id);
+            .find(|(p, l, _)| same_text(p, prefix) && bytes::same(l.as_bytes(), label.as_bytes()))
+            .map(|(_, _, id)| *id);
         let id = match found {
             Some(id) => id,
             None => {
@@ -37,10 +36,15 @@ impl Metrics {
                 let Ok(id) = hostcalls::define_counter(&name) else {
                     return;
                 };
-                ids.push((name.into_boxed_str(), id));
+                ids.push((prefix, label.into(), id));
                 id
             }
         };
         let _ = hostcalls::increment(id);
     }
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || bytes::same(a.as_bytes(), b.as_bytes()))
 }

@@ -64,7 +64,7 @@ pub(crate) fn gateway(
             xff_keep: None,
         };
     };
-    if last == source_ip {
+    if crate::bytes::same(last, source_ip) {
         return Peer {
             addr: source,
             xff_keep: Some(keep),

@@ -27,7 +27,9 @@ pub(crate) fn decision(d: &Decision) -> String {
         out.push_str(" fallback=");
         out.push_str(f.label());
     }
-    spoof(&mut out, d.spoof.labels());
+    if !d.spoof.is_empty() {
+        spoof(&mut out, d.spoof.labels());
+    }
     out
 }
 

@@ -21,10 +21,11 @@ fn the_hop_envoy_appended_is_not_counted_twice() {
     assert_eq!(field(&ex, "client").as_deref(), Some("203.0.113.9"));
     assert_eq!(field(&ex, "hop").as_deref(), Some("1"));
     assert_eq!(upstream(&ex, "x-real-ip").as_deref(), Some("203.0.113.9"));
-    // Envoy appended 10.0.0.2; the plan appends the peer once: it appears once.
+    // Envoy appended 10.0.0.2; the plan appends the peer once: it appears once. Envoy's value already
+    // lists exactly that, so the filter leaves it, with Envoy's own `,` (src/envoy_append.rs).
     assert_eq!(
         upstream(&ex, "x-forwarded-for").as_deref(),
-        Some("203.0.113.9, 10.0.0.2")
+        Some("203.0.113.9,10.0.0.2")
     );
 }
 

@@ -2,7 +2,7 @@
 //! cpp-host's signatures, and the short WASI list cpp-host implements. A module importing anything
 //! else fails to load, as in Envoy ("Failed to load Wasm module due to a missing import").
 
-use wasmtime::{Caller, Extern, Linker, Memory};
+use wasmtime::{Caller, Linker, Memory};
 
 use crate::pairs;
 use crate::state::{HostState, LocalReply, Phase, RootCallback, StreamCallback};
@@ -124,10 +124,11 @@ fn restricted(c: &Ctx<'_>, name: &str) -> HostResult<()> {
 }
 
 fn memory(c: &mut Ctx<'_>) -> Result<Memory, Status> {
-    match c.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
-        _ => Err(Status::InvalidMemoryAccess),
-    }
+    c.data()
+        .exports
+        .as_ref()
+        .and_then(|e| e.memory)
+        .ok_or(Status::InvalidMemoryAccess)
 }
 
 fn read(c: &mut Ctx<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, Status> {
@@ -169,16 +170,13 @@ fn give(
 ) -> HostResult<Result<(), Status>> {
     let mut ptr = 0u32;
     if !bytes.is_empty() {
-        let alloc = c
-            .get_export("malloc")
-            .or_else(|| c.get_export("proxy_on_memory_allocate"))
-            .and_then(Extern::into_func);
+        let alloc = c.data().exports.as_ref().and_then(|e| e.alloc.clone());
         let Some(alloc) = alloc else {
             return Ok(Err(Status::InvalidMemoryAccess));
         };
         let size =
             i32::try_from(bytes.len()).map_err(|_| wasmtime::format_err!("value too large"))?;
-        let p = alloc.typed::<i32, i32>(&*c)?.call(&mut *c, size)?;
+        let p = alloc.call(&mut *c, size)?;
         if p == 0 {
             return Ok(Err(Status::InvalidMemoryAccess));
         }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use wasmtime::{Config, Engine, Instance, Linker, Module, Store, StoreLimitsBuilder, Val};
+use wasmtime::{
+    Config, Engine, Extern, Func, Instance, Linker, Module, Store, StoreLimitsBuilder, Val, ValType,
+};
 
 use crate::abi::{self, WasiProfile};
 use crate::connection::{Connection, ConnectionManager};
@@ -279,7 +281,8 @@ pub struct Plugin {
     linker: Linker<HostState>,
     options: PluginOptions,
     store: Store<HostState>,
-    instance: Option<Instance>,
+    /// The current VM's callbacks, resolved when it started.
+    callbacks: Option<Callbacks>,
     state: PluginState,
     next_context_id: u32,
     vm_starts: u32,
@@ -312,7 +315,7 @@ impl Plugin {
             linker,
             options,
             store,
-            instance: None,
+            callbacks: None,
             state: PluginState::Running,
             next_context_id: 2,
             vm_starts: 0,
@@ -355,10 +358,7 @@ impl Plugin {
 
     /// Current linear-memory size in bytes.
     pub fn memory_bytes(&mut self) -> usize {
-        match self
-            .instance
-            .and_then(|i| i.get_memory(&mut self.store, "memory"))
-        {
+        match self.store.data().exports.as_ref().and_then(|e| e.memory) {
             Some(m) => m.data_size(&self.store),
             None => 0,
         }
@@ -416,7 +416,7 @@ impl Plugin {
         let result = self
             .call(
                 Phase::Stream(id, StreamCallback::Create),
-                "proxy_on_context_create",
+                Callback::ContextCreate,
                 &[id, 1],
             )
             .and_then(|_| self.teardown(id, teardown));
@@ -434,14 +434,14 @@ impl Plugin {
         let root = self.store.data().root_id;
         self.call(
             Phase::Stream(id, StreamCallback::Create),
-            "proxy_on_context_create",
+            Callback::ContextCreate,
             &[id, root],
         )?;
         let count = self.stream(id).map_or(0, |s| s.request_headers.len());
         let eos = u32::from(req.body.is_empty());
         let action = self.call(
             Phase::Stream(id, StreamCallback::RequestHeaders),
-            "proxy_on_request_headers",
+            Callback::RequestHeaders,
             &[id, u32::try_from(count).unwrap_or(u32::MAX), eos],
         )?;
         let paused = action == Some(1);
@@ -461,7 +461,7 @@ impl Plugin {
                 let len = u32::try_from(req.body.len()).unwrap_or(u32::MAX);
                 self.call(
                     Phase::Stream(id, StreamCallback::RequestBody),
-                    "proxy_on_request_body",
+                    Callback::RequestBody,
                     &[id, len, 1],
                 )?;
             }
@@ -518,7 +518,7 @@ impl Plugin {
         let eos = u32::from(body.is_empty());
         let action = self.call(
             Phase::Stream(id, StreamCallback::ResponseHeaders),
-            "proxy_on_response_headers",
+            Callback::ResponseHeaders,
             &[id, count, eos],
         )?;
         if let Some(s) = self.stream_mut(id) {
@@ -528,7 +528,7 @@ impl Plugin {
             let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
             self.call(
                 Phase::Stream(id, StreamCallback::ResponseBody),
-                "proxy_on_response_body",
+                Callback::ResponseBody,
                 &[id, len, 1],
             )?;
         }
@@ -550,17 +550,12 @@ impl Plugin {
     }
 
     fn teardown(&mut self, id: u32, order: Teardown) -> Result<(), String> {
-        let log = |p: &mut Plugin| {
-            p.call(
-                Phase::Stream(id, StreamCallback::Log),
-                "proxy_on_log",
-                &[id],
-            )
-        };
+        let log =
+            |p: &mut Plugin| p.call(Phase::Stream(id, StreamCallback::Log), Callback::Log, &[id]);
         let done = |p: &mut Plugin| {
             p.call(
                 Phase::Stream(id, StreamCallback::Done),
-                "proxy_on_done",
+                Callback::Done,
                 &[id],
             )
         };
@@ -576,7 +571,7 @@ impl Plugin {
         }
         self.call(
             Phase::Stream(id, StreamCallback::Delete),
-            "proxy_on_delete",
+            Callback::Delete,
             &[id],
         )?;
         Ok(())
@@ -641,7 +636,7 @@ impl Plugin {
     fn reload(&mut self) {
         let metrics = std::mem::take(&mut self.store.data_mut().metrics);
         self.store = new_store(&self.engine, &self.options, metrics.for_new_vm());
-        self.instance = None;
+        self.callbacks = None;
         self.state = PluginState::Running;
         self.start_vm();
     }
@@ -655,23 +650,47 @@ impl Plugin {
                 return;
             }
         };
-        self.instance = Some(instance);
+        // cpp-host resolves the memory, the allocator and every callback once, when it loads the VM
+        // (`WasmBase::getFunctions`), and calls them directly from then on.
+        let memory = match instance.get_export(&mut self.store, "memory") {
+            Some(Extern::Memory(m)) => Some(m),
+            _ => None,
+        };
+        let alloc = instance
+            .get_func(&mut self.store, "malloc")
+            .or_else(|| instance.get_func(&mut self.store, "proxy_on_memory_allocate"));
+        let alloc = match alloc.map(|f| f.typed::<i32, i32>(&self.store)) {
+            None => None,
+            Some(Ok(f)) => Some(f),
+            Some(Err(_)) => {
+                self.state = PluginState::StartFailed("Bad function signature for: malloc".into());
+                return;
+            }
+        };
+        self.store.data_mut().exports = Some(crate::state::GuestExports { memory, alloc });
+        match Callbacks::resolve(instance, &mut self.store) {
+            Ok(c) => self.callbacks = Some(c),
+            Err(e) => {
+                self.state = PluginState::StartFailed(e);
+                return;
+            }
+        }
         let root = self.store.data().root_id;
         let config_len = u32::try_from(self.options.plugin_config.len()).unwrap_or(u32::MAX);
         let vm_len = u32::try_from(self.options.vm_config.len()).unwrap_or(u32::MAX);
         let steps = self
-            .call(Phase::Initialize, "_initialize", &[])
+            .call(Phase::Initialize, Callback::Initialize, &[])
             .and_then(|_| {
                 self.call(
                     Phase::Root(RootCallback::Create),
-                    "proxy_on_context_create",
+                    Callback::ContextCreate,
                     &[root, 0],
                 )
             })
             .and_then(|_| {
                 self.call(
                     Phase::Root(RootCallback::VmStart),
-                    "proxy_on_vm_start",
+                    Callback::VmStart,
                     &[root, vm_len],
                 )
             })
@@ -679,7 +698,7 @@ impl Plugin {
                 Some(0) => Err("on_vm_start returned false".to_owned()),
                 _ => self.call(
                     Phase::Root(RootCallback::Configure),
-                    "proxy_on_configure",
+                    Callback::Configure,
                     &[root, config_len],
                 ),
             })
@@ -692,31 +711,47 @@ impl Plugin {
         }
     }
 
-    /// Calls an export with the phase set and a fresh fuel budget. A missing optional export is a
-    /// no-op (`Ok(None)`); a trap is `Err(message)`.
+    /// Calls a callback with the phase set and a fresh fuel budget. A callback the module does not
+    /// export is a no-op (`Ok(None)`); a trap is `Err(message)`.
+    ///
+    /// Like cpp-host, which calls each callback it resolved at load through the engine's generic call
+    /// API (wasm-c-api `Func::call` on V8, `wasm_func_call` on wasmtime) with the arguments in a stack
+    /// array: wasmtime's `Func::call`, which checks the arguments' types on every call.
     // Never inlined: `scripts/bench-filter.sh` counts instructions under callgrind with
     // `--toggle-collect` on this function (the guest plus the hostcalls it makes, no harness set-up).
     #[inline(never)]
-    fn call(&mut self, phase: Phase, name: &str, args: &[u32]) -> Result<Option<i32>, String> {
-        let Some(instance) = self.instance else {
+    fn call(
+        &mut self,
+        phase: Phase,
+        callback: Callback,
+        args: &[u32],
+    ) -> Result<Option<i32>, String> {
+        let Some(callbacks) = &self.callbacks else {
             return Err("no instance".to_owned());
         };
-        let Some(func) = instance.get_func(&mut self.store, name) else {
+        let Some(func) = callbacks.get(callback) else {
             return Ok(None);
         };
-        let ty = func.ty(&self.store);
-        let params: Vec<Val> = args.iter().map(|a| Val::I32(*a as i32)).collect();
-        let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
+        // The ABI's words are i32 in Wasm; ids and counts are passed bit for bit.
+        let mut params = [Val::I32(0); 3];
+        for (slot, arg) in params.iter_mut().zip(args) {
+            *slot = Val::I32(*arg as i32);
+        }
+        let params = params.get(..callback.params()).unwrap_or_default();
+        let mut results = [Val::I32(0)];
+        let results = results
+            .get_mut(..usize::from(callback.returns_word()))
+            .unwrap_or_default();
         self.store
             .set_fuel(self.options.fuel_per_callback)
             .map_err(|e| format!("{e:#}"))?;
         self.store.data_mut().phase = phase;
         self.store.data_mut().effective_context = None;
-        let result = func.call(&mut self.store, &params, &mut results);
+        let result = func.call(&mut self.store, params, results);
         self.store.data_mut().phase = Phase::Idle;
         let left = self.store.get_fuel().unwrap_or(0);
         self.fuel_used += self.options.fuel_per_callback.saturating_sub(left);
-        result.map_err(|e| format!("{name}: {e:?}"))?;
+        result.map_err(|e| format!("{}: {e:?}", callback.export_name()))?;
         Ok(results.first().and_then(Val::i32))
     }
 
@@ -729,9 +764,119 @@ impl Plugin {
     }
 }
 
+/// The callbacks the harness drives (`proxy_on_*` of ABI 0.2.1, and `_initialize`).
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+enum Callback {
+    Initialize,
+    ContextCreate,
+    VmStart,
+    Configure,
+    RequestHeaders,
+    RequestBody,
+    ResponseHeaders,
+    ResponseBody,
+    Log,
+    Done,
+    Delete,
+}
+
+const CALLBACKS: [Callback; 11] = [
+    Callback::Initialize,
+    Callback::ContextCreate,
+    Callback::VmStart,
+    Callback::Configure,
+    Callback::RequestHeaders,
+    Callback::RequestBody,
+    Callback::ResponseHeaders,
+    Callback::ResponseBody,
+    Callback::Log,
+    Callback::Done,
+    Callback::Delete,
+];
+
+impl Callback {
+    /// Number of i32 parameters in ABI 0.2.1.
+    fn params(self) -> usize {
+        match self {
+            Callback::Initialize => 0,
+            Callback::ContextCreate | Callback::VmStart | Callback::Configure => 2,
+            Callback::RequestHeaders
+            | Callback::RequestBody
+            | Callback::ResponseHeaders
+            | Callback::ResponseBody => 3,
+            Callback::Log | Callback::Done | Callback::Delete => 1,
+        }
+    }
+
+    /// Whether it returns an i32 (a bool or an action).
+    fn returns_word(self) -> bool {
+        !matches!(
+            self,
+            Callback::Initialize | Callback::ContextCreate | Callback::Log | Callback::Delete
+        )
+    }
+
+    fn export_name(self) -> &'static str {
+        match self {
+            Callback::Initialize => "_initialize",
+            Callback::ContextCreate => "proxy_on_context_create",
+            Callback::VmStart => "proxy_on_vm_start",
+            Callback::Configure => "proxy_on_configure",
+            Callback::RequestHeaders => "proxy_on_request_headers",
+            Callback::RequestBody => "proxy_on_request_body",
+            Callback::ResponseHeaders => "proxy_on_response_headers",
+            Callback::ResponseBody => "proxy_on_response_body",
+            Callback::Log => "proxy_on_log",
+            Callback::Done => "proxy_on_done",
+            Callback::Delete => "proxy_on_delete",
+        }
+    }
+}
+
+/// One VM's callbacks, resolved when it starts; `None` where the module does not export one.
+struct Callbacks {
+    funcs: [Option<Func>; CALLBACKS.len()],
+}
+
+impl Callbacks {
+    /// Resolves every callback and checks its signature; one exported with another signature fails
+    /// the start-up, as in cpp-host ("Bad function signature for: <name>").
+    fn resolve(instance: Instance, store: &mut Store<HostState>) -> Result<Callbacks, String> {
+        let mut funcs = [None; CALLBACKS.len()];
+        for (slot, callback) in funcs.iter_mut().zip(CALLBACKS) {
+            let name = callback.export_name();
+            let Some(func) = instance.get_func(&mut *store, name) else {
+                continue;
+            };
+            let ty = func.ty(&*store);
+            let params_ok = ty.params().len() == callback.params()
+                && ty.params().all(|p| matches!(p, ValType::I32));
+            let results_ok = ty.results().len() == usize::from(callback.returns_word())
+                && ty.results().all(|r| matches!(r, ValType::I32));
+            if !(params_ok && results_ok) {
+                return Err(format!("Bad function signature for: {name}"));
+            }
+            *slot = Some(func);
+        }
+        Ok(Callbacks { funcs })
+    }
+
+    fn get(&self, callback: Callback) -> Option<Func> {
+        self.funcs.get(callback as usize).copied().flatten()
+    }
+}
+
 fn engine_config() -> Config {
     let mut config = Config::new();
     config.consume_fuel(true);
+    // A profiling aid, not Envoy behaviour: with `TRUEIP_WASM_PERFMAP` set, wasmtime writes
+    // `/tmp/perf-<pid>.map` (each compiled function's address, size and name from the module's name
+    // section), so a callgrind or perf profile of the guest can be read by function. Code and counts
+    // are the same either way.
+    if std::env::var_os("TRUEIP_WASM_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -6,7 +6,6 @@
 //! `"[v6]:port"`. Without a stream (root context) the stream properties are NotFound.
 //! `set_property(path, v)` stores filter state `wasm.<path>`; reading `<path>` back finds it.
 
-use crate::connection::address_string;
 use crate::state::HostState;
 use crate::status::Status;
 
@@ -22,9 +21,9 @@ pub(crate) fn get(state: &mut HostState, path: &[u8]) -> Result<Vec<u8>, Status>
         return Err(Status::NotFound);
     };
     let value = match segments.as_slice() {
-        [b"source", b"address"] => address_string(s.remote).into_bytes(),
+        [b"source", b"address"] => s.remote_text.clone().into_bytes(),
         [b"source", b"port"] => i64::from(s.remote.port()).to_le_bytes().to_vec(),
-        [b"destination", b"address"] => address_string(s.connection.local).into_bytes(),
+        [b"destination", b"address"] => s.local_text.clone().into_bytes(),
         [b"destination", b"port"] => i64::from(s.connection.local.port()).to_le_bytes().to_vec(),
         [b"connection", b"mtls"] => vec![u8::from(s.connection.mtls_uri_san.is_some())],
         [b"connection", b"uri_san_peer_certificate"] => match &s.connection.mtls_uri_san {

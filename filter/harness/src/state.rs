@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use wasmtime::StoreLimits;
+use wasmtime::{Memory, StoreLimits, TypedFunc};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, address_string};
 use crate::header_map::{HeaderMap, MapKind};
 use crate::metrics::Metrics;
 
@@ -72,6 +72,11 @@ pub(crate) struct StreamState {
     pub(crate) connection: Connection,
     /// `source.address` after the connection manager's address detection.
     pub(crate) remote: SocketAddr,
+    /// `remote` and the connection's local address as `source.address` / `destination.address` render
+    /// them, once per stream: Envoy's address objects keep their text from construction
+    /// (`Address::Instance::asString()`), so a property read copies it and formats nothing.
+    pub(crate) remote_text: String,
+    pub(crate) local_text: String,
     pub(crate) request_headers: HeaderMap,
     pub(crate) response_headers: HeaderMap,
     pub(crate) request_body: Vec<u8>,
@@ -90,6 +95,8 @@ impl StreamState {
         request_headers: HeaderMap,
     ) -> StreamState {
         StreamState {
+            remote_text: address_string(remote),
+            local_text: address_string(connection.local),
             connection,
             remote,
             request_headers,
@@ -104,8 +111,19 @@ impl StreamState {
     }
 }
 
+/// What the host uses of the module's exports, resolved once when the VM starts (cpp-host
+/// `WasmBase::getFunctions`), never looked up by name per hostcall.
+pub(crate) struct GuestExports {
+    /// The linear memory (`memory`).
+    pub(crate) memory: Option<Memory>,
+    /// `malloc`, else `proxy_on_memory_allocate`: where the host puts buffers it hands the module.
+    pub(crate) alloc: Option<TypedFunc<i32, i32>>,
+}
+
 /// The host side of one VM.
 pub(crate) struct HostState {
+    /// `None` until the VM is instantiated.
+    pub(crate) exports: Option<GuestExports>,
     pub(crate) limits: StoreLimits,
     pub(crate) phase: Phase,
     pub(crate) root_id: u32,
@@ -136,6 +154,7 @@ impl HostState {
         metrics: Metrics,
     ) -> HostState {
         HostState {
+            exports: None,
             limits,
             phase: Phase::Idle,
             root_id: 1,
