@@ -33,7 +33,7 @@ instructions() {
     step "client-IP resolution: instructions per call"
     local base
     base=$(ir target/release/examples/resolve_loop none)
-    for c in std-parse xff-1 xff-5 xff-20 forwarded-5 hops-5 untrusted; do
+    for c in std-parse xff-1 xff-5 xff-20 xff6-5 forwarded-5 hops-5 untrusted; do
         echo "$c $(( ($(ir target/release/examples/resolve_loop "$c") - base) / 100000 ))"
     done
     step "PROXY protocol decode: instructions per call"
@@ -51,7 +51,7 @@ wall() {
     # print the name and the point estimate either way.
     local estimate='$1 == "time:" {print name, $4, $5; next} /time:/ {print $1, $5, $6; next} {name = $1}'
     cargo bench -q -p trueip --bench resolve -- --warm-up-time 1 --measurement-time 3 \
-        'xff-3-cidrs|std-parse' 2>&1 | grep -E -B1 'time:' | awk "$estimate"
+        'xff-3-cidrs|xff-ipv6|std-parse' 2>&1 | grep -E -B1 'time:' | awk "$estimate"
     cargo bench -q -p trueip --bench proxy_protocol -- --warm-up-time 1 --measurement-time 2 \
         'proxy_v2_ipv|proxy_v2_tlvs_raw' 2>&1 | grep -E -B1 'time:' | awk "$estimate"
     step "done, $(uptime | sed 's/.*load/load/')"
