@@ -214,3 +214,34 @@ fn dot_octet_matches_octet_then_dot() {
         );
     }
 }
+
+/// Every string of up to seven bytes over digits, `.`, `,` and a space: the first octet after `, ` is read as the
+/// byte-by-byte octet followed by exactly that separator.
+#[test]
+fn comma_octet_matches_octet_then_separator() {
+    let alphabet = b"01259., ";
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut last: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..7 {
+        last = last
+            .iter()
+            .flat_map(|s| {
+                alphabet.iter().map(move |&b| {
+                    let mut t = s.clone();
+                    t.push(b);
+                    t
+                })
+            })
+            .collect();
+        inputs.extend(last.iter().cloned());
+    }
+    for s in &inputs {
+        let expected = octet_rev(s).and_then(|(before, v)| Some((before.strip_suffix(b", ")?, v)));
+        assert_eq!(
+            comma_octet_rev(s),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(s)
+        );
+    }
+}
