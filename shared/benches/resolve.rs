@@ -50,6 +50,34 @@ fn bench_xff(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 5-hop case with IPv6 entries: a client behind four proxies in unique-local and documentation ranges, under
+/// three CIDR rules of which two are IPv6. IPv6 entries take the general entry parser (std's), not the dotted-quad
+/// fast path.
+fn bench_xff_ipv6(c: &mut Criterion) {
+    let resolver = Resolver::new(&Config::from_json(CIDR3_V6).expect("config").policy);
+    let peer = PeerAddr("[fd00::10]:5000".parse().expect("peer"));
+    let headers: [(&[u8], &[u8]); 4] = [
+        (b"host", b"example.com"),
+        (b"user-agent", b"bench/1.0"),
+        (b"accept", b"*/*"),
+        (b"x-forwarded-for", XFF_V6_5.as_bytes()),
+    ];
+    let req = Request {
+        peer,
+        peer_identity: None,
+        headers: &headers,
+    };
+    assert_eq!(resolver.resolve(&req).expect("decision").hop, 5);
+    c.bench_function("resolve/xff-ipv6-3-cidrs/5-hop", |b| {
+        b.iter(|| resolver.resolve(black_box(&req)))
+    });
+}
+
+/// Three rules for the IPv6 case: RFC 4193 unique local, a documentation /48 and one IPv4 range.
+const CIDR3_V6: &str = r#"{"trust":{"proxies":["fc00::/7","2001:db8:ffff::/48","10.0.0.0/8"]}}"#;
+/// The client, then four trusted proxies.
+const XFF_V6_5: &str = "2001:db8::9, fd00::1, 2001:db8:ffff::1, fd12:3456::2, fd00::3";
+
 fn bench_other_sources(c: &mut Criterion) {
     let mut group = c.benchmark_group("resolve/other");
     let peer = PeerAddr("10.0.0.1:5000".parse().expect("peer"));
@@ -126,5 +154,11 @@ fn bench_baseline(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_baseline, bench_xff, bench_other_sources);
+criterion_group!(
+    benches,
+    bench_baseline,
+    bench_xff,
+    bench_xff_ipv6,
+    bench_other_sources
+);
 criterion_main!(benches);

@@ -7,7 +7,8 @@
 //! ```
 //! Cases: `none` (the loop alone, to subtract), `std-parse` (the standard library parsing one IPv4 address, a
 //! yardstick), `xff-1`, `xff-5`, `xff-20` (three CIDR rules, every entry walked, as in `benches/resolve.rs`),
-//! `forwarded-5`, `hops-5`, `untrusted`. Prints the sum of hop indexes so the work cannot be optimised away.
+//! `xff6-5` (five IPv6 entries under two IPv6 and one IPv4 rule, as in `benches/resolve.rs`), `forwarded-5`,
+//! `hops-5`, `untrusted`. Prints the sum of hop indexes so the work cannot be optimised away.
 
 use std::hint::black_box;
 
@@ -32,10 +33,25 @@ fn main() {
                     .to_vec(),
             )],
         ),
+        "xff6-5" => (
+            r#"{"trust":{"proxies":["fc00::/7","2001:db8:ffff::/48","10.0.0.0/8"]}}"#,
+            "[fd00::10]:5000",
+            vec![
+                (b"host".to_vec(), b"example.com".to_vec()),
+                (b"user-agent".to_vec(), b"bench/1.0".to_vec()),
+                (b"accept".to_vec(), b"*/*".to_vec()),
+                (
+                    b"x-forwarded-for".to_vec(),
+                    b"2001:db8::9, fd00::1, 2001:db8:ffff::1, fd12:3456::2, fd00::3".to_vec(),
+                ),
+            ],
+        ),
         "hops-5" => (r#"{"trust":{"hops":5}}"#, "10.0.0.1:5000", xff(5)),
         "untrusted" => (CIDR3, "198.51.100.50:4000", xff(1)),
         other => {
-            eprintln!("unknown case {other:?}: none, std-parse, xff-1, xff-5, xff-20, forwarded-5, hops-5, untrusted");
+            eprintln!(
+                "unknown case {other:?}: none, std-parse, xff-1, xff-5, xff-20, xff6-5, forwarded-5, hops-5, untrusted"
+            );
             std::process::exit(64);
         }
     };

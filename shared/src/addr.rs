@@ -361,10 +361,7 @@ fn parse_v6_with_zone(s: &[u8]) -> Result<Ipv6Addr, Bad> {
             return Err(Bad::Zone);
         }
     }
-    std::str::from_utf8(addr)
-        .ok()
-        .and_then(|a| a.parse::<Ipv6Addr>().ok())
-        .ok_or(Bad::NotAnAddress)
+    v6::parse(addr).ok_or(Bad::NotAnAddress)
 }
 
 #[inline]
@@ -397,6 +394,8 @@ impl From<SocketAddr> for PeerAddr {
         PeerAddr(addr)
     }
 }
+
+mod v6;
 
 #[cfg(test)]
 mod tests;

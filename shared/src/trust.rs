@@ -158,7 +158,41 @@ impl serde::Serialize for CidrSpec {
 pub struct CidrSet {
     specs: Vec<CidrSpec>,
     v4: Vec<(u32, u32)>,
+    /// `v4` again when it holds one to [`FEW`] ranges, for the branch-free lookup in [`CidrSet::contains_v4`].
+    v4_few: Option<Few>,
     v6: Vec<(u128, u128)>,
+}
+
+/// How many IPv4 ranges the branch-free lookup takes: the common configurations (RFC 1918 is three ranges, a
+/// cloud VPC one or two) fit.
+const FEW: usize = 4;
+
+/// Up to [`FEW`] ranges as `(start, last - start)`, padded by repeating the first, so an address is in one of
+/// them when `address - start <= last - start` (wrapping) for any slot: no branch per range and no early exit
+/// that depends on the address, and nothing for the compiler to unroll into spilled pointers (the 5-hop
+/// resolution spent about 30 instructions per request on those; BENCHMARKS.md, "Client-IP resolution").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Few([(u32, u32); FEW]);
+
+impl Few {
+    fn new(ranges: &[(u32, u32)]) -> Option<Few> {
+        let &first = ranges.first()?;
+        if ranges.len() > FEW {
+            return None;
+        }
+        let mut slots = [first; FEW];
+        for (slot, &range) in slots.iter_mut().zip(ranges) {
+            *slot = range;
+        }
+        Some(Few(slots.map(|(lo, hi)| (lo, hi - lo))))
+    }
+
+    #[inline(always)]
+    fn contains(&self, x: u32) -> bool {
+        self.0
+            .iter()
+            .fold(false, |hit, &(lo, span)| hit | (x.wrapping_sub(lo) <= span))
+    }
 }
 
 impl CidrSet {
@@ -178,9 +212,11 @@ impl CidrSet {
                 }
             }
         }
+        let v4 = merge(v4);
         CidrSet {
             specs,
-            v4: merge(v4),
+            v4_few: Few::new(&v4),
+            v4,
             v6: merge(v6),
         }
     }
@@ -189,7 +225,7 @@ impl CidrSet {
     #[inline(always)]
     pub fn contains(&self, ip: IpAddr) -> bool {
         match canonical_ip(ip) {
-            IpAddr::V4(v4) => lookup(&self.v4, u32::from(v4)),
+            IpAddr::V4(v4) => self.contains_v4(v4),
             IpAddr::V6(v6) => lookup(&self.v6, u128::from(v6)),
         }
     }
@@ -197,7 +233,10 @@ impl CidrSet {
     /// [`CidrSet::contains`] for an IPv4 address, for callers that already hold one.
     #[inline]
     pub fn contains_v4(&self, ip: Ipv4Addr) -> bool {
-        lookup(&self.v4, u32::from(ip))
+        match &self.v4_few {
+            Some(few) => few.contains(u32::from(ip)),
+            None => lookup(&self.v4, u32::from(ip)),
+        }
     }
 
     /// The entries as configured, for display and for `check-config` warnings.
@@ -303,7 +342,10 @@ fn sift_down<T: Copy + Ord>(heap: &mut [T], mut root: usize) {
 /// common configuration has one to four ranges per family.
 const LINEAR_SCAN_MAX: usize = 8;
 
-#[inline]
+// Out of line: inlined into the resolver's walk, LLVM unrolled the scan eight times and computed every unrolled
+// step's address up front on each request, spilled to the stack, whether or not a lookup ran (about 30
+// instructions per 5-hop resolution; BENCHMARKS.md, "Client-IP resolution").
+#[inline(never)]
 fn lookup<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
     if ranges.len() <= LINEAR_SCAN_MAX {
         // Sorted and disjoint: the first range that does not end below x decides.

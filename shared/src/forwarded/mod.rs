@@ -180,29 +180,35 @@ pub const SINGLE_IP_HEADERS: &[&str] = &[
     "fastly-client-ip",
 ];
 
-/// Whether a header name as received equals a lowercase name, ignoring ASCII case (HTTP names are
 /// Whether `b` may appear in an HTTP token (RFC 9110 `tchar`): header names, `Forwarded` parameter names.
+///
+/// One bit test in a 128-bit table, inlined: the `Forwarded` parser calls this for every byte of every parameter
+/// name and value, and as a called function testing ranges it was about a sixth of that parse
+/// (BENCHMARKS.md, "Client-IP resolution").
+#[inline]
 pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    b < 128 && (TCHAR >> b) & 1 == 1
 }
 
+/// Bit `b` is set when byte `b` is a `tchar`: ASCII letters and digits and ``!#$%&'*+-.^_`|~``.
+const TCHAR: u128 = {
+    let mut table = 0u128;
+    let mut b = 0u8;
+    while b < 128 {
+        if b.is_ascii_alphanumeric() {
+            table |= 1 << b;
+        }
+        b += 1;
+    }
+    let mut symbols: &[u8] = b"!#$%&'*+-.^_`|~";
+    while let [first, rest @ ..] = symbols {
+        table |= 1 << *first;
+        symbols = rest;
+    }
+    table
+};
+
+/// Whether a header name as received equals a lowercase name, ignoring ASCII case (HTTP names are
 /// case-insensitive, RFC 9110 §5.1).
 #[inline(always)]
 pub fn name_is(name: &[u8], lower: &str) -> bool {

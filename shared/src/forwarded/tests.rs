@@ -76,3 +76,11 @@ fn single_ip_headers_are_spoofable() {
         assert!(SPOOFABLE_HEADERS.contains(h), "{h}");
     }
 }
+
+#[test]
+fn tchar_table_is_rfc_9110_tchar() {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    for b in 0..=u8::MAX {
+        assert_eq!(is_tchar(b), tchar(b), "byte {b:#04x}");
+    }
+}

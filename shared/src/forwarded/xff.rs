@@ -121,22 +121,80 @@ fn split_rightmost(rest: &[u8]) -> (Option<&[u8]>, &[u8]) {
 fn rightmost_v4(rest: &[u8]) -> Option<Rightmost<'_>> {
     // Slice patterns peel bytes off the end with no index arithmetic, so there is no bounds check to pay for.
     let s = trim_end_ows(rest);
-    let (s, d) = octet_rev(s)?;
-    let (s, c) = octet_rev(s.strip_suffix(b".")?)?;
-    let (s, b) = octet_rev(s.strip_suffix(b".")?)?;
-    let (s, a) = octet_rev(s.strip_suffix(b".")?)?;
-    let ip = Ipv4Addr::new(a, b, c, d);
-    match trim_end_ows(s) {
-        [] => Some(Rightmost {
-            left: None,
-            raw: rest,
-            ip,
-        }),
-        [left @ .., b','] => Some(Rightmost {
-            left: Some(left),
-            raw: rest.get(left.len() + 1..)?,
-            ip,
-        }),
+    let (s, d) = dot_octet_rev(s)?;
+    let (s, c) = dot_octet_rev(s)?;
+    let (s, b) = dot_octet_rev(s)?;
+    // The first octet after the `, ` every proxy writes is one pattern like the others; the start of a line and
+    // other separators go the long way.
+    let (left, a) = match comma_octet_rev(s) {
+        Some((left, a)) => (Some(left), a),
+        None => {
+            let (s, a) = octet_rev(s)?;
+            let left = match s {
+                [] => None,
+                [left @ .., b','] => Some(left),
+                _ => match trim_end_ows(s) {
+                    [] => None,
+                    [left @ .., b','] => Some(left),
+                    _ => return None,
+                },
+            };
+            (left, a)
+        }
+    };
+    let ip = Ipv4Addr::from_bits(u32::from_be_bytes([a, b, c, d]));
+    let raw = match left {
+        Some(left) => rest.get(left.len() + 1..)?,
+        None => rest,
+    };
+    Some(Rightmost { left, raw, ip })
+}
+
+/// [`dot_octet_rev`] for the first octet of a quad after a `, ` separator: the octet and what precedes the comma.
+#[inline(always)]
+fn comma_octet_rev(s: &[u8]) -> Option<(&[u8], u8)> {
+    let digit = |b: &u8| b.wrapping_sub(b'0');
+    match s {
+        [left @ .., b',', b' ', z @ b'0'..=b'9'] => Some((left, digit(z))),
+        [left @ .., b',', b' ', y @ b'1'..=b'9', z @ b'0'..=b'9'] => {
+            Some((left, digit(y) * 10 + digit(z)))
+        }
+        [
+            left @ ..,
+            b',',
+            b' ',
+            x @ b'1'..=b'2',
+            y @ b'0'..=b'9',
+            z @ b'0'..=b'9',
+        ] => {
+            let v = u16::from(digit(x)) * 100 + u16::from(digit(y) * 10 + digit(z));
+            Some((left, u8::try_from(v).ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// The last octet of a dotted quad at the end of `s` with the `.` before it, and what precedes the `.`: the same
+/// octets as [`octet_rev`] followed by a dot, but matched as one pattern over the last two to four bytes, so the
+/// common one- and two-digit octets cost a few compares instead of a bounds check and a test per byte.
+#[inline(always)]
+fn dot_octet_rev(s: &[u8]) -> Option<(&[u8], u8)> {
+    let digit = |b: &u8| b.wrapping_sub(b'0');
+    match s {
+        [rest @ .., b'.', z @ b'0'..=b'9'] => Some((rest, digit(z))),
+        [rest @ .., b'.', y @ b'1'..=b'9', z @ b'0'..=b'9'] => {
+            Some((rest, digit(y) * 10 + digit(z)))
+        }
+        [
+            rest @ ..,
+            b'.',
+            x @ b'1'..=b'2',
+            y @ b'0'..=b'9',
+            z @ b'0'..=b'9',
+        ] => {
+            let v = u16::from(digit(x)) * 100 + u16::from(digit(y) * 10 + digit(z));
+            Some((rest, u8::try_from(v).ok()?))
+        }
         _ => None,
     }
 }

@@ -191,11 +191,11 @@ const UNSPECIFIED: SocketAddr =
 /// destination port, all big-endian), v2 UNIX paths, a v1 `TCP6` line's address fields (all
 /// borrowed from the input), or a v1 `TCP4` line's parsed endpoints.
 ///
-/// Every variant holds a slice, even those whose length is fixed (12, 36 or 216 bytes, checked again on
-/// access): the v2 fast path then writes all three words of the value, and the accessors, which load the
-/// length ahead of the match for the v1 case, never read a word the decoder left unwritten. Holding
-/// `&[u8; 12]` there left it unwritten, and reading it back across the previous call's narrower stores was a
-/// store-forwarding stall of several nanoseconds per IPv6 decode (BENCHMARKS.md, "PROXY protocol codec").
+/// The v2 IP blocks are fixed-size arrays, so the accessors build addresses without checking a
+/// length again. On the fast path the header never goes through memory (see [`decode`]), so the
+/// second word these one-word variants leave unwritten is never read there; session 3 had made
+/// them slices because the accessors then read the header back from the stack, where loading that
+/// word across the previous call's narrower stores stalled (BENCHMARKS.md, "PROXY protocol codec").
 #[derive(Debug, Clone, Copy)]
 enum Endpoints<'a> {
     Unspecified,
@@ -208,9 +208,9 @@ enum Endpoints<'a> {
     /// A v1 `TCP6` line's validated `src dst sport dport` text, read again on access.
     V1Text(&'a [u8]),
     /// The 12-byte `AF_INET` block.
-    Wire4(&'a [u8]),
+    Wire4(&'a [u8; 12]),
     /// The 36-byte `AF_INET6` block.
-    Wire6(&'a [u8]),
+    Wire6(&'a [u8; 36]),
     /// The 216-byte `AF_UNIX` block.
     Unix(&'a [u8]),
 }
@@ -271,7 +271,7 @@ impl Endpoints<'_> {
     #[inline(always)]
     fn inet_at(&self, side: Side) -> Option<SocketAddr> {
         match *self {
-            Self::Wire4(wire) => Some(inet4_at(wire.first_chunk::<12>()?, side)),
+            Self::Wire4(wire) => Some(inet4_at(wire, side)),
             Self::V1Inet4 {
                 source,
                 destination,
@@ -287,7 +287,8 @@ impl Endpoints<'_> {
                 )))
             }
             Self::Wire6(wire) => {
-                let (addrs, ports) = wire.first_chunk::<36>()?.split_first_chunk::<32>()?;
+                // The lengths are constants here, so none of these splits can fail.
+                let (addrs, ports) = wire.split_first_chunk::<32>()?;
                 let (s, d) = addrs.split_first_chunk::<16>()?;
                 let &[sp0, sp1, dp0, dp1] = ports.first_chunk::<4>()?;
                 let (ip, port) = match side {
@@ -400,17 +401,30 @@ impl Addresses {
 /// [`DecodeError::Incomplete`] while `buf` is a valid prefix (including an empty `buf`);
 /// [`DecodeError::NotProxy`] when `buf` starts like neither version; otherwise the terminal
 /// error of [`decode_v1`] or [`decode_v2`].
-// Inlined into the caller (the proxy's accept path): the v2 hot path is ~40 instructions and
-// inlining lets the result stay in registers instead of going through memory; cold paths
-// (errors, v1, TLV checks) stay out of line. Measured in BENCHMARKS.md.
+// Inlined into the caller (the proxy's accept path): the v2 fast path is ~40 instructions, has
+// no call, and lets the result stay in registers, so the accessors that follow jump straight
+// to the family's arm. Everything else is one out-of-line call. Measured in BENCHMARKS.md.
 #[inline(always)]
 pub fn decode(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    if let Some(decoded) = v2::decode_fast(buf) {
+        return Ok(decoded);
+    }
+    decode_other(buf)
+}
+
+/// Everything [`decode`]'s fast path does not take, behind one call.
+///
+/// One out-of-line call rather than one per version: with the v1 and v2 calls side by side,
+/// the fast path's header was stored to the stack where the two calls' results meet, read back,
+/// and dispatched on its kind through a jump table (BENCHMARKS.md, "PROXY protocol codec").
+#[inline(never)]
+fn decode_other(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     match buf.first() {
         None => Err(DecodeError::Incomplete {
             needed: v1::MIN_LEN,
         }),
         Some(b'P') => decode_v1(buf),
-        Some(b'\r') => decode_v2(buf),
+        Some(b'\r') => v2::decode_v2_general(buf),
         Some(_) => Err(DecodeError::NotProxy {
             found: Excerpt::new(buf),
         }),

@@ -55,6 +55,14 @@ fn check_all_prefixes(input: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The fast path only ever returns what the general decoder returns for the same bytes.
+fn fast_path_agrees(input: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(fast) = v2::decode_fast(input) {
+        prop_assert_eq!(Ok(fast), v2::decode_v2_general(input));
+    }
+    Ok(())
+}
+
 /// Drives every lazy part of a decoded header, so property tests cover the iterators too.
 fn walk(header: &Header<'_>) -> usize {
     let mut n = 0;
@@ -254,6 +262,15 @@ proptest! {
         let expected: Vec<_> = tlvs.iter().map(|t| Ok(t.borrow())).collect();
         prop_assert_eq!(decoded, expected);
         prop_assert_eq!(starts_with_proxy_header(input.get(d.consumed..).unwrap_or(&[])), false);
+        prop_assert_eq!(
+            v2::decode_fast(&input).is_some(),
+            command == Command::Proxy
+                && transport == Transport::Stream
+                && matches!(addresses, Addresses::Inet { .. })
+                && !tlvs.iter().any(|t| matches!(t, OwnedTlv::Crc32c)),
+            "which headers take the fast path"
+        );
+        fast_path_agrees(&input)?;
         check_all_prefixes(&encoded)?;
     }
 
@@ -293,6 +310,7 @@ proptest! {
         if let Ok(d) = decode(&input) {
             walk(&d.header);
         }
+        fast_path_agrees(&input)?;
         check_all_prefixes(&input)?;
     }
 
@@ -316,6 +334,7 @@ proptest! {
             if let Ok(d) = decode(&input) {
                 walk(&d.header);
             }
+            fast_path_agrees(&input)?;
             check_all_prefixes(&input)?;
         }
     }

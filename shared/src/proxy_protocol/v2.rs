@@ -29,47 +29,60 @@ pub(crate) const UNIX_LEN: u16 = 216;
 // See `decode`: the hot path is small and its callers are few.
 #[inline(always)]
 pub fn decode_v2(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
-    // The fast path: a complete PROXY header over TCP (`0x21`, then `0x11` IPv4 or `0x21` IPv6), which is what
-    // load balancers send. It reads the fixed part as one array, compares the signature as one array, takes the
-    // address block as a fixed-size array and returns. Anything else (LOCAL, UDP, UNIX, UNSPEC, a short or
-    // invalid header, an incomplete buffer) goes to the general decoder below, which decides it from scratch,
-    // so the fast path can only ever return what the general one would.
-    if let Some((&[ref sig @ .., 0x21, fam @ (0x11 | 0x21), len_hi, len_lo], rest)) =
-        buf.split_first_chunk::<FIXED_LEN>()
-        && *sig == V2_SIGNATURE
-        && let length = usize::from(u16::from_be_bytes([len_hi, len_lo]))
-        && let Some(body) = rest.get(..length)
-    {
-        let parsed = if fam == 0x11 {
-            body.split_at_checked(usize::from(INET_LEN))
-                .map(|(block, tlvs)| (Endpoints::Wire4(block), tlvs, INET_LEN))
-        } else {
-            body.split_at_checked(usize::from(INET6_LEN))
-                .map(|(block, tlvs)| (Endpoints::Wire6(block), tlvs, INET6_LEN))
-        };
-        if let Some((endpoints, tlvs, required)) = parsed {
-            if !tlvs.is_empty() {
-                let header = buf.get(..FIXED_LEN + length).unwrap_or_default();
-                check_tlvs(header, tlvs, FIXED_LEN + usize::from(required))?;
-            }
-            return Ok(Decoded {
-                header: Header {
-                    version: Version::V2,
-                    command: Command::Proxy,
-                    transport: Transport::Stream,
-                    endpoints,
-                    tlvs,
-                },
-                consumed: FIXED_LEN + length,
-            });
-        }
+    if let Some(decoded) = decode_fast(buf) {
+        return Ok(decoded);
     }
     decode_v2_general(buf)
 }
 
+/// The fast path: a complete PROXY header over TCP (`0x21`, then `0x11` IPv4 or `0x21` IPv6), which is what
+/// load balancers send. It reads the fixed part as one array, compares the signature as one array, takes the
+/// address block as a fixed-size array, checks the TLV framing and returns. Anything else (LOCAL, UDP, UNIX,
+/// UNSPEC, a short or invalid header, an incomplete buffer, a bad TLV, a CRC32C to verify) is `None`, and the
+/// general decoder decides it from scratch, so the fast path can only ever return what the general one would
+/// (a property test holds it to that). It makes no call, so where [`decode`](super::decode) is inlined the
+/// header stays in registers and the accessors that follow jump straight to the family's arm.
+#[inline(always)]
+pub(crate) fn decode_fast(buf: &[u8]) -> Option<Decoded<'_>> {
+    let (&[ref sig @ .., 0x21, fam @ (0x11 | 0x21), len_hi, len_lo], rest) =
+        buf.split_first_chunk::<FIXED_LEN>()?
+    else {
+        return None;
+    };
+    if *sig != V2_SIGNATURE {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    let body = rest.get(..length)?;
+    let inet = fam == 0x11;
+    let required = if inet { INET_LEN } else { INET6_LEN };
+    let (block, tlvs) = body.split_at_checked(usize::from(required))?;
+    // A bad TLV is an error and a CRC32C needs checking: the general decoder does both.
+    if !plain_tlvs(tlvs) {
+        return None;
+    }
+    // The family is chosen last, right before the accessors match on it, so LLVM can jump from here
+    // straight into the family's arm instead of dispatching on a merged kind.
+    let endpoints = if inet {
+        Endpoints::Wire4(block.first_chunk()?)
+    } else {
+        Endpoints::Wire6(block.first_chunk()?)
+    };
+    Some(Decoded {
+        header: Header {
+            version: Version::V2,
+            command: Command::Proxy,
+            transport: Transport::Stream,
+            endpoints,
+            tlvs,
+        },
+        consumed: FIXED_LEN + length,
+    })
+}
+
 /// Every v2 header: checks the fixed part byte by byte, then the length against the family, then the TLVs.
 #[inline(never)]
-fn decode_v2_general(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+pub(crate) fn decode_v2_general(buf: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     // The fixed part is read as one array and destructured, so the common path has no
     // per-field bounds checks; fewer than 16 bytes take the byte-by-byte path below. Bytes
     // 13 and 14 are matched whole against the values the spec defines; the nibble-level
@@ -231,10 +244,36 @@ fn family_transport(byte: u8) -> Result<(Family, Transport), DecodeError> {
 fn read_endpoints(block: &[u8], family: Family) -> Endpoints<'_> {
     match family {
         Family::Unspec => Endpoints::Unspecified,
-        Family::Inet => Endpoints::Wire4(block),
-        Family::Inet6 => Endpoints::Wire6(block),
+        Family::Inet => block
+            .first_chunk()
+            .map_or(Endpoints::Unspecified, Endpoints::Wire4),
+        Family::Inet6 => block
+            .first_chunk()
+            .map_or(Endpoints::Unspecified, Endpoints::Wire6),
         Family::Unix => Endpoints::Unix(block),
     }
+}
+
+/// Whether `tlvs` is well framed, has no CRC32C TLV and no UNIQUE_ID over the cap: what the fast path
+/// accepts without help.
+///
+/// The same checks as [`check_tlvs`], minus the checksum, without a call: with no call left on it, the fast
+/// path keeps everything in scratch registers and its callers save none on entry.
+#[inline(always)]
+fn plain_tlvs(mut rest: &[u8]) -> bool {
+    while let Some((&[t, hi, lo], after)) = rest.split_first_chunk::<3>() {
+        let length = usize::from(u16::from_be_bytes([hi, lo]));
+        let plain = match t {
+            tlv_type::CRC32C => false,
+            tlv_type::UNIQUE_ID => length <= tlv_type::UNIQUE_ID_MAX_LEN,
+            _ => true,
+        };
+        match after.get(length..) {
+            Some(next) if plain => rest = next,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Walks the TLV framing, enforces the UNIQUE_ID cap and verifies a CRC32C if present.

@@ -167,9 +167,16 @@ proptest! {
             .map(|(a, l)| Ipv4Net::new(Ipv4Addr::from(a), l).expect("len").trunc())
             .collect();
         let s = CidrSet::new(nets.iter().map(|n| CidrSpec::Net(IpNet::V4(*n))).collect());
-        for p in probes {
+        // Probe each range's edges and their neighbours too, where an off-by-one would show.
+        let edges = nets.iter().flat_map(|n| {
+            let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+            [lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)]
+        });
+        for p in probes.into_iter().chain(edges) {
             let a = Ipv4Addr::from(p);
-            prop_assert_eq!(s.contains(IpAddr::V4(a)), nets.iter().any(|n| n.contains(&a)));
+            let expected = nets.iter().any(|n| n.contains(&a));
+            prop_assert_eq!(s.contains(IpAddr::V4(a)), expected);
+            prop_assert_eq!(s.contains_v4(a), expected);
         }
     }
 }

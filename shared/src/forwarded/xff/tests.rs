@@ -181,3 +181,67 @@ proptest! {
         prop_assert_eq!(got, Some(ip));
     }
 }
+
+/// Every string of up to five bytes over digits (the octet edges 0, 1, 2, 5, 9), `.` and a space: the one-pattern
+/// octet parser reads exactly what the byte-by-byte one reads followed by a dot.
+#[test]
+fn dot_octet_matches_octet_then_dot() {
+    let alphabet = b"0125369. ";
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+    for len in 1..=5 {
+        let start = inputs.len();
+        let previous: Vec<Vec<u8>> = inputs
+            .iter()
+            .filter(|s| s.len() == len - 1)
+            .cloned()
+            .collect();
+        for s in previous {
+            for &b in alphabet {
+                let mut t = s.clone();
+                t.push(b);
+                inputs.push(t);
+            }
+        }
+        assert!(inputs.len() > start);
+    }
+    for s in &inputs {
+        let expected = octet_rev(s).and_then(|(rest, v)| Some((rest.strip_suffix(b".")?, v)));
+        assert_eq!(
+            dot_octet_rev(s),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(s)
+        );
+    }
+}
+
+/// Every string of up to seven bytes over digits, `.`, `,` and a space: the first octet after `, ` is read as the
+/// byte-by-byte octet followed by exactly that separator.
+#[test]
+fn comma_octet_matches_octet_then_separator() {
+    let alphabet = b"01259., ";
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut last: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..7 {
+        last = last
+            .iter()
+            .flat_map(|s| {
+                alphabet.iter().map(move |&b| {
+                    let mut t = s.clone();
+                    t.push(b);
+                    t
+                })
+            })
+            .collect();
+        inputs.extend(last.iter().cloned());
+    }
+    for s in &inputs {
+        let expected = octet_rev(s).and_then(|(before, v)| Some((before.strip_suffix(b", ")?, v)));
+        assert_eq!(
+            comma_octet_rev(s),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(s)
+        );
+    }
+}
