@@ -47,7 +47,11 @@ pub async fn serve<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    crate::http_server::serve(io, service, stop, &label, panics).await;
+    let head = crate::http_server::HeadTimeout {
+        timer: crate::conn_timer::ConnTimer::new(),
+        limit: crate::http_server::HEADER_READ_TIMEOUT,
+    };
+    crate::http_server::serve(io, service, stop, &label, panics, head).await;
 }
 
 /// The echo document.

@@ -25,6 +25,7 @@ use trueip::addr::PeerAddr;
 use trueip::config::listener::{AccessLog, HttpSettings, SendVersion};
 use trueip::{Access, Decision, Rejection};
 
+use crate::conn_timer::ConnTimer;
 use crate::hop;
 use crate::listener::{ConnInfo, ListenerState};
 use crate::metrics::KindLabels;
@@ -43,16 +44,22 @@ pub async fn serve<I>(
 {
     let label = state.label.clone();
     let panics = state.hot.connection_panics(&state.metrics).clone();
+    let timer = ConnTimer::new();
+    let head = crate::http_server::HeadTimeout {
+        timer: timer.clone(),
+        limit: crate::http_server::HEADER_READ_TIMEOUT,
+    };
     let ctx = Arc::new(Downstream {
         state,
         conn,
         dedicated: Mutex::new(None),
+        timer,
     });
     let service = hyper::service::service_fn(move |req| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(&ctx.state, &ctx.conn, &ctx.dedicated, req).await) }
+        async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
     });
-    crate::http_server::serve(io, service, stop, &label, panics).await;
+    crate::http_server::serve(io, service, stop, &label, panics, head).await;
 }
 
 /// What every request of one downstream connection shares (one reference count per request).
@@ -60,6 +67,9 @@ struct Downstream {
     state: Arc<ListenerState>,
     conn: Arc<ConnInfo>,
     dedicated: DedicatedConn,
+    /// Times HTTP/1 requests' upstream responses (h2 streams run in tasks of their own and use
+    /// tokio's timers; see `conn_timer`).
+    timer: ConnTimer,
 }
 
 /// This downstream connection's own upstream connection and the client its PROXY header named.
@@ -71,12 +81,8 @@ struct Downstream {
 /// are always dedicated, h2 downstream connections included.
 type DedicatedConn = Mutex<Option<(Option<SocketAddr>, http1::SendRequest<Incoming>)>>;
 
-async fn handle(
-    state: &ListenerState,
-    conn: &ConnInfo,
-    dedicated: &DedicatedConn,
-    req: Request<Incoming>,
-) -> Response<Body> {
+async fn handle(ctx: &Downstream, req: Request<Incoming>) -> Response<Body> {
+    let (state, conn) = (&*ctx.state, &*ctx.conn);
     let started = Instant::now();
     #[cfg(feature = "fault-injection")]
     crate::fault::panic_if_asked(req.headers());
@@ -89,9 +95,7 @@ async fn handle(
             );
         }
     };
-    let (status, decided) = forward(state, settings, conn, dedicated, req)
-        .await
-        .unwrap_or_else(|e| e);
+    let (status, decided) = forward(ctx, settings, req).await.unwrap_or_else(|e| e);
     let response_status = status.status();
     state
         .hot
@@ -188,13 +192,8 @@ const INLINE_HEADERS: usize = 32;
 /// `Ok` and `Err` both carry the response to send; `Err` marks responses the proxy generated.
 type Outcome = Result<(Response<Body>, Option<Decision>), (Response<Body>, Option<Decision>)>;
 
-async fn forward(
-    state: &ListenerState,
-    settings: &HttpSettings,
-    conn: &ConnInfo,
-    dedicated: &DedicatedConn,
-    req: Request<Incoming>,
-) -> Outcome {
+async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incoming>) -> Outcome {
+    let (state, conn) = (&*ctx.state, &*ctx.conn);
     let peer = PeerAddr(conn.peer());
     let (mut parts, body) = req.into_parts();
     let decision = {
@@ -312,14 +311,19 @@ async fn forward(
             destination: conn.local,
             downstream: proxied(&conn.arrival),
         };
-        match tokio::time::timeout(
-            timeout,
-            send_dedicated(settings, dedicated, &ends, upstream_req),
-        )
-        .await
-        {
-            Err(_) => Err(UpstreamError::ResponseTimeout),
-            Ok(r) => r,
+        let exchange = send_dedicated(settings, &ctx.dedicated, &ends, upstream_req);
+        if downstream_h2 {
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(UpstreamError::ResponseTimeout))
+        } else {
+            // This runs in the connection's task (hyper's HTTP/1 server polls the handler in
+            // place), so the connection's timer may time it.
+            tokio::select! {
+                biased;
+                r = exchange => r,
+                () = ctx.timer.after(timeout) => Err(UpstreamError::ResponseTimeout),
+            }
         }
     };
     match sent {

@@ -18,10 +18,28 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use crate::conn_timer::ConnTimer;
 use crate::upstream::Body;
 
-/// Bound on receiving a request head; slowloris clients are closed after it.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on receiving an HTTP/1 request head; slowloris clients are closed after it.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an HTTP/1 client may take to send a request head, and the connection's timer that
+/// enforces it.
+///
+/// The bound is hyper's `header_read_timeout`: it runs from the moment the connection is ready
+/// for a head (accepted, or done with the previous exchange) until the head is complete, and
+/// never while a request body or a response is under way. When it passes, hyper closes the
+/// connection without an answer: a client that sent part of a head and stalled, and an idle
+/// keep-alive connection, alike. The timer is the connection's [`ConnTimer`], so a head that arrives in time
+/// costs no timer-wheel operation.
+#[derive(Clone, Debug)]
+pub struct HeadTimeout {
+    /// The connection's timer; its deadlines are polled in the connection's task.
+    pub timer: ConnTimer,
+    /// The bound ([`HEADER_READ_TIMEOUT`] on every listener).
+    pub limit: Duration,
+}
 
 /// Serves `io` with `service` until the client closes, an error occurs, or `stop` flips.
 ///
@@ -33,6 +51,7 @@ pub async fn serve<I, S>(
     mut stop: watch::Receiver<bool>,
     listener: &Arc<str>,
     panics: Counter,
+    head: HeadTimeout,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<Body>, Error = Infallible> + Send + 'static,
@@ -44,8 +63,8 @@ pub async fn serve<I, S>(
     });
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .timer(head.timer)
+        .header_read_timeout(head.limit)
         .keep_alive(true)
         // Proxied answers are mostly small: one flat buffer, one plain write per response.
         .writev(false);
