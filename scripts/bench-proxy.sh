@@ -8,10 +8,10 @@
 #   xff-realip     plain HTTP with X-Forwarded-For from a trusted peer -> real client IP -> backend
 #   tcp-proxy-v2   TCP relay -> backend that accepts PROXY v2 (the proxy sends the header)
 #   idle           RSS with IDLE idle PROXY v2 connections
-#   syscalls       system calls, epoll waits and wakeups per request of the two HTTP jobs, trueip vs
-#                  HAProxy (perf tracepoints; skipped without perf)
-#   instructions   user-space instructions and simulated L1/LL cache misses per request of the two
-#                  HTTP jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
+#   syscalls       system calls, epoll waits and wakeups per request of the three load jobs, trueip
+#                  vs HAProxy (perf tracepoints; skipped without perf)
+#   instructions   user-space instructions and simulated L1/LL cache misses per request of the three
+#                  load jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
 #                  builds on a busy machine
 #
 # Placement: the machine this was written on has 2 CPUs for the load generator, the proxy and the
@@ -386,6 +386,8 @@ if wanted syscalls; then
         syscalls proxy-v2-http haproxy $H1 "$HAPROXY_PID" --proxy-v2
         syscalls xff-realip trueip $T2 "$TRUEIP_PID" "${XFF[@]}"
         syscalls xff-realip haproxy $H2 "$HAPROXY_PID" "${XFF[@]}"
+        syscalls tcp-proxy-v2 trueip $T3 "$TRUEIP_PID"
+        syscalls tcp-proxy-v2 haproxy $H3 "$HAPROXY_PID"
     else
         echo "syscalls: perf with tracepoint access is not available; skipped" >&2
     fi
@@ -449,5 +451,7 @@ if wanted instructions; then
     instructions "proxy-v2-http / haproxy" $H1 --proxy-v2 -- "${HAPROXY_CMD[@]}"
     instructions "xff-realip / trueip" $T2 "${XFF[@]}" -- "${TRUEIP_CMD[@]}"
     instructions "xff-realip / haproxy" $H2 "${XFF[@]}" -- "${HAPROXY_CMD[@]}"
+    instructions "tcp-proxy-v2 / trueip" $T3 -- "${TRUEIP_CMD[@]}"
+    instructions "tcp-proxy-v2 / haproxy" $H3 -- "${HAPROXY_CMD[@]}"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

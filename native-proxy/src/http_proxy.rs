@@ -27,28 +27,27 @@ use trueip::{Access, Decision, Rejection};
 
 use crate::conn_timer::ConnTimer;
 use crate::hop;
+use crate::http_server::{ConnSetup, Opening};
 use crate::listener::{ConnInfo, ListenerState};
 use crate::metrics::KindLabels;
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::{self, Body, ProxyEndpoints};
 
-/// Serves one downstream connection of an `http` listener.
+/// Serves one downstream connection of an `http` listener (`opening`: what its first byte said).
 pub async fn serve<I>(
     state: Arc<ListenerState>,
     conn: Arc<ConnInfo>,
     io: I,
     stop: watch::Receiver<bool>,
+    opening: Opening,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
     let panics = state.hot.connection_panics(&state.metrics).clone();
-    let timer = ConnTimer::new();
-    let head = crate::http_server::HeadTimeout {
-        timer: timer.clone(),
-        limit: crate::http_server::HEADER_READ_TIMEOUT,
-    };
+    let setup = ConnSetup::new(opening);
+    let timer = setup.timer.clone();
     let ctx = Arc::new(Downstream {
         state,
         conn,
@@ -59,7 +58,7 @@ pub async fn serve<I>(
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
     });
-    crate::http_server::serve(io, service, stop, &label, panics, head).await;
+    crate::http_server::serve(io, service, stop, &label, panics, setup).await;
 }
 
 /// What every request of one downstream connection shares (one reference count per request).

@@ -1,10 +1,12 @@
-//! The HTTP/1 request-head bound (`http_server::HeadTimeout`, timed by the connection's
+//! The HTTP/1 request-head bound (`http_server::ConnSetup`, timed by the connection's
 //! `ConnTimer`), over real sockets: a stalled head is closed within the bound while other clients
 //! are served, an idle keep-alive connection closes quietly, and neither a slow request body, a
 //! long response nor a steady keep-alive client is cut by it.
 //!
 //! The server here is `http_server::serve` with a small test service and a 1 s bound, so the
 //! tests run in seconds; the listeners use the same code with `HEADER_READ_TIMEOUT` (30 s).
+//! Every test runs against both ways of serving: hyper's HTTP/1 server directly (a first byte
+//! other than `P`) and hyper-util's automatic one.
 //! Clients pace themselves well inside or well outside the bound; no test asserts a duration.
 #![allow(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used)]
 
@@ -25,15 +27,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use trueip_proxy::conn_timer::ConnTimer;
-use trueip_proxy::http_server::{self, HeadTimeout};
+use trueip_proxy::http_server::{self, ConnSetup, Opening};
 use trueip_proxy::upstream::Body;
 
 const BOUND: Duration = Duration::from_secs(1);
 /// A pause well inside the bound.
 const SHORT: Duration = Duration::from_millis(300);
 
+const OPENINGS: [Opening; 2] = [Opening::Http1, Opening::Undecided];
+
 /// Serves every accepted connection with the test service until the test ends.
-async fn server() -> (SocketAddr, watch::Sender<bool>) {
+async fn server(opening: Opening) -> (SocketAddr, watch::Sender<bool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop) = watch::channel(false);
@@ -42,14 +46,15 @@ async fn server() -> (SocketAddr, watch::Sender<bool>) {
         while let Ok((stream, _)) = listener.accept().await {
             let (label, stop) = (label.clone(), stop.clone());
             tokio::spawn(async move {
-                let head = HeadTimeout {
+                let setup = ConnSetup {
                     timer: ConnTimer::new(),
-                    limit: BOUND,
+                    head_timeout: BOUND,
+                    opening,
                 };
                 let service = hyper::service::service_fn(|req| async move {
                     Ok::<_, Infallible>(answer(req).await)
                 });
-                http_server::serve(stream, service, stop, &label, Counter::default(), head).await;
+                http_server::serve(stream, service, stop, &label, Counter::default(), setup).await;
             });
         }
     });
@@ -135,7 +140,13 @@ async fn request(s: &mut TcpStream, path: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_request_head_is_closed_while_other_clients_are_served() {
-    let (addr, _stop) = server().await;
+    for opening in OPENINGS {
+        a_stalled_request_head_is_closed_while_other_clients_are_served_with(opening).await;
+    }
+}
+
+async fn a_stalled_request_head_is_closed_while_other_clients_are_served_with(opening: Opening) {
+    let (addr, _stop) = server(opening).await;
     // A first request's head, cut short; and a second request's head on a connection that has
     // already been served one.
     let mut first = connect(addr).await;
@@ -181,7 +192,13 @@ async fn a_stalled_request_head_is_closed_while_other_clients_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_quietly_after_the_bound() {
-    let (addr, _stop) = server().await;
+    for opening in OPENINGS {
+        an_idle_keep_alive_connection_is_closed_quietly_after_the_bound_with(opening).await;
+    }
+}
+
+async fn an_idle_keep_alive_connection_is_closed_quietly_after_the_bound_with(opening: Opening) {
+    let (addr, _stop) = server(opening).await;
     let mut s = connect(addr).await;
     assert_eq!(request(&mut s, "/").await, (200, "ok".into()));
     // Nothing more is sent: the connection ends, with no bytes.
@@ -190,7 +207,13 @@ async fn an_idle_keep_alive_connection_is_closed_quietly_after_the_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steady_keep_alive_client_outlives_the_bound() {
-    let (addr, _stop) = server().await;
+    for opening in OPENINGS {
+        a_steady_keep_alive_client_outlives_the_bound_with(opening).await;
+    }
+}
+
+async fn a_steady_keep_alive_client_outlives_the_bound_with(opening: Opening) {
+    let (addr, _stop) = server(opening).await;
     let mut s = connect(addr).await;
     // Six requests, each well inside the bound of the previous response, four times the bound
     // in all: every head met its own deadline, so none of the earlier ones may close it.
@@ -203,7 +226,13 @@ async fn a_steady_keep_alive_client_outlives_the_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_request_body_is_not_cut_by_the_head_bound() {
-    let (addr, _stop) = server().await;
+    for opening in OPENINGS {
+        a_slow_request_body_is_not_cut_by_the_head_bound_with(opening).await;
+    }
+}
+
+async fn a_slow_request_body_is_not_cut_by_the_head_bound_with(opening: Opening) {
+    let (addr, _stop) = server(opening).await;
     let mut s = connect(addr).await;
     s.write_all(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
         .await
@@ -220,7 +249,13 @@ async fn a_slow_request_body_is_not_cut_by_the_head_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_response_is_not_cut_by_the_head_bound() {
-    let (addr, _stop) = server().await;
+    for opening in OPENINGS {
+        a_long_response_is_not_cut_by_the_head_bound_with(opening).await;
+    }
+}
+
+async fn a_long_response_is_not_cut_by_the_head_bound_with(opening: Opening) {
+    let (addr, _stop) = server(opening).await;
     let mut s = connect(addr).await;
     let (status, body) = get_with(&mut s, b"", "/stream", &[]).await;
     assert_eq!(status, 200);
