@@ -191,19 +191,18 @@ const INLINE_HEADERS: usize = 32;
 /// `Ok` and `Err` both carry the response to send; `Err` marks responses the proxy generated.
 type Outcome = Result<(Response<Body>, Option<Decision>), (Response<Body>, Option<Decision>)>;
 
-async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incoming>) -> Outcome {
+async fn forward(ctx: &Downstream, settings: &HttpSettings, mut req: Request<Incoming>) -> Outcome {
     let (state, conn) = (&*ctx.state, &*ctx.conn);
     let peer = PeerAddr(conn.peer());
-    let (mut parts, body) = req.into_parts();
     let decision = {
         // The core reads the header lines as byte-slice pairs; a typical request's fit on the stack.
         let mut inline: [(&[u8], &[u8]); INLINE_HEADERS] = [(&[], &[]); INLINE_HEADERS];
         let spilled: Vec<(&[u8], &[u8])>;
-        let pairs = parts
-            .headers
+        let pairs = req
+            .headers()
             .iter()
             .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-        let lines: &[(&[u8], &[u8])] = if parts.headers.len() <= INLINE_HEADERS {
+        let lines: &[(&[u8], &[u8])] = if req.headers().len() <= INLINE_HEADERS {
             let mut n = 0;
             for (slot, pair) in inline.iter_mut().zip(pairs) {
                 *slot = pair;
@@ -253,10 +252,10 @@ async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incomin
         },
     );
 
-    hop::strip(&mut parts.headers);
+    hop::strip(req.headers_mut());
     for name in &plan.remove {
         // A `&str` key is looked up without building (and allocating) a `HeaderName`.
-        parts.headers.remove(name.as_str());
+        req.headers_mut().remove(name.as_str());
     }
     for (name, value) in plan.set {
         // The value's buffer becomes the header value without a copy.
@@ -264,42 +263,41 @@ async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incomin
             state.header_name(&name),
             HeaderValue::from_maybe_shared(Bytes::from(value)),
         ) {
-            parts.headers.insert(n, v);
+            req.headers_mut().insert(n, v);
         }
     }
-    tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
+    tlv_headers::apply(&settings.tlv_headers, &conn.arrival, req.headers_mut());
     if let Some(name) = &state.decision_header {
-        parts.headers.remove(name);
+        req.headers_mut().remove(name);
         if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
-            parts.headers.insert(name.clone(), v);
+            req.headers_mut().insert(name.clone(), v);
         }
     }
-    let downstream_h2 = parts.version == Version::HTTP_2;
-    if !parts.headers.contains_key(HOST) {
+    let downstream_h2 = req.version() == Version::HTTP_2;
+    if !req.headers().contains_key(HOST) {
         // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host. An HTTP/1.0
         // request without one gets the upstream's address, as a client library would send.
-        let host = match parts.uri.authority() {
+        let host = match req.uri().authority() {
             Some(a) => HeaderValue::from_str(a.as_str()).ok(),
             None => HeaderValue::from_str(&settings.upstream.address.to_string()).ok(),
         };
         if let Some(v) = host {
-            parts.headers.insert(HOST, v);
+            req.headers_mut().insert(HOST, v);
         }
     }
     // The upstream gets origin form (`/path?query`), whatever form the client used.
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        parts.uri = match parts.uri.path_and_query() {
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        *req.uri_mut() = match req.uri().path_and_query() {
             Some(pq) => Uri::from(pq.clone()),
             None => Uri::from_static("/"),
         };
     }
-    parts.version = Version::HTTP_11;
-    let upstream_req = Request::from_parts(parts, body);
+    *req.version_mut() = Version::HTTP_11;
 
     let timeout = settings.upstream.response_timeout;
     let proxy_header = settings.upstream.proxy_protocol.version != SendVersion::None;
     let sent = if downstream_h2 && !proxy_header {
-        match send_pooled(state, settings, upstream_req, timeout).await {
+        match send_pooled(state, settings, req, timeout).await {
             Ok(sent) => sent,
             Err(refused) => return Err((refused, Some(decision))),
         }
@@ -310,7 +308,7 @@ async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incomin
             destination: conn.local,
             downstream: proxied(&conn.arrival),
         };
-        let exchange = send_dedicated(settings, &ctx.dedicated, &ends, upstream_req);
+        let exchange = send_dedicated(settings, &ctx.dedicated, &ends, req);
         if downstream_h2 {
             tokio::time::timeout(timeout, exchange)
                 .await
@@ -326,10 +324,9 @@ async fn forward(ctx: &Downstream, settings: &HttpSettings, req: Request<Incomin
         }
     };
     match sent {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            hop::strip(&mut parts.headers);
-            Ok((Response::from_parts(parts, body.boxed()), Some(decision)))
+        Ok(mut resp) => {
+            hop::strip(resp.headers_mut());
+            Ok((resp.map(BodyExt::boxed), Some(decision)))
         }
         Err(e) => Err((upstream_failed(state, settings, &e), Some(decision))),
     }
