@@ -8,10 +8,12 @@
 #   xff-realip     plain HTTP with X-Forwarded-For from a trusted peer -> real client IP -> backend
 #   tcp-proxy-v2   TCP relay -> backend that accepts PROXY v2 (the proxy sends the header)
 #   idle           RSS with IDLE idle PROXY v2 connections
-#   syscalls       system calls, epoll waits and wakeups per request of the two HTTP jobs, trueip vs
-#                  HAProxy (perf tracepoints; skipped without perf)
-#   instructions   user-space instructions and simulated L1/LL cache misses per request of the two
-#                  HTTP jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
+#   syscalls       system calls, epoll waits and wakeups per request of the three load jobs, trueip
+#                  vs HAProxy (perf tracepoints; skipped without perf)
+#   wakeups        the same tracepoint by who was woken (load generator, backend), per request of the
+#                  two HTTP jobs (not in the default JOBS)
+#   instructions   user-space instructions and simulated L1/LL cache misses per request of the three
+#                  load jobs, trueip vs HAProxy, under callgrind: deterministic, so it compares
 #                  builds on a busy machine
 #
 # Placement: the machine this was written on has 2 CPUs for the load generator, the proxy and the
@@ -44,8 +46,8 @@ LOAD_CPU=${LOAD_CPU:-0}
 wanted() { [[ " $JOBS " == *" $1 "* ]]; }
 
 ensure_debian_packages haproxy nginx-light libnginx-mod-stream valgrind
-# perf only for the syscalls table; a kernel without tracepoint access still skips it (below).
-if wanted syscalls; then ensure_debian_packages linux-perf; fi
+# perf only for the syscalls and wakeups tables; a kernel without tracepoint access still skips them (below).
+if wanted syscalls || wanted wakeups; then ensure_debian_packages linux-perf; fi
 # TRUEIP_BIN benchmarks a given binary (e.g. a saved copy of an older build) instead of building.
 BIN=${TRUEIP_BIN:-}
 if [[ -z $BIN ]]; then
@@ -377,6 +379,50 @@ print(f"| {name} | " + " | ".join(f"{counts.get(c, 0):.3f}" for c in cols) + " |
 PY
 }
 
+# Who the proxy wakes: each `sched_wakeup` the proxy's threads cause, by the woken task's name (the load
+# generator is this script's `trueip loadgen`, the backend is nginx). A wake happens when a send finds the peer
+# asleep, so the count follows how many requests the proxy handles between two `epoll_wait`s.
+wakeups() { # job server port pid loadgen-args...
+    local job=$1 server=$2 port=$3 pid=$4
+    shift 4
+    local json perf_pid
+    perf record -q -e sched:sched_wakeup -p "$pid" -o "$WORK/wake.data" 2>/dev/null &
+    perf_pid=$!
+    sleep 0.5 # perf attaches
+    json=$("${ON_LOAD[@]}" "$BIN" loadgen --target "127.0.0.1:$port" --connections "$CONNS" \
+        --duration "$DURATION" --max-requests "$MAX_REQUESTS" --threads 1 "$@")
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    perf script -i "$WORK/wake.data" -F trace >"$WORK/wake.txt" 2>/dev/null || true
+    python3 - "$job / $server" "$json" "$WORK/wake.txt" "$(basename "$BIN" | cut -c1-15)" <<'PY'
+import json, re, sys
+name, r, path, loadgen = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+n = max(r["requests"], 1)
+woken = {"load generator": 0, "backend": 0, "other": 0}
+for line in open(path):
+    m = re.search(r"comm=(\S+)", line)
+    if not m:
+        continue
+    comm = m.group(1)
+    woken["load generator" if comm == loadgen else "backend" if comm == "nginx" else "other"] += 1
+print(f"| {name} | " + " | ".join(f"{v / n:.3f}" for v in woken.values()) + f" | {r['rps']:.0f} |")
+PY
+}
+
+if wanted wakeups; then
+    echo
+    if command -v perf >/dev/null && perf stat -e sched:sched_wakeup true >/dev/null 2>&1; then
+        echo "| job / server, wakeups caused per request | load generator | backend | other | req/s |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        wakeups proxy-v2-http trueip $T1 "$TRUEIP_PID" --proxy-v2
+        wakeups proxy-v2-http haproxy $H1 "$HAPROXY_PID" --proxy-v2
+        wakeups xff-realip trueip $T2 "$TRUEIP_PID" "${XFF[@]}"
+        wakeups xff-realip haproxy $H2 "$HAPROXY_PID" "${XFF[@]}"
+    else
+        echo "wakeups: perf with tracepoint access is not available; skipped" >&2
+    fi
+fi
+
 if wanted syscalls; then
     echo
     if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
@@ -386,6 +432,8 @@ if wanted syscalls; then
         syscalls proxy-v2-http haproxy $H1 "$HAPROXY_PID" --proxy-v2
         syscalls xff-realip trueip $T2 "$TRUEIP_PID" "${XFF[@]}"
         syscalls xff-realip haproxy $H2 "$HAPROXY_PID" "${XFF[@]}"
+        syscalls tcp-proxy-v2 trueip $T3 "$TRUEIP_PID"
+        syscalls tcp-proxy-v2 haproxy $H3 "$HAPROXY_PID"
     else
         echo "syscalls: perf with tracepoint access is not available; skipped" >&2
     fi
@@ -449,5 +497,7 @@ if wanted instructions; then
     instructions "proxy-v2-http / haproxy" $H1 --proxy-v2 -- "${HAPROXY_CMD[@]}"
     instructions "xff-realip / trueip" $T2 "${XFF[@]}" -- "${TRUEIP_CMD[@]}"
     instructions "xff-realip / haproxy" $H2 "${XFF[@]}" -- "${HAPROXY_CMD[@]}"
+    instructions "tcp-proxy-v2 / trueip" $T3 -- "${TRUEIP_CMD[@]}"
+    instructions "tcp-proxy-v2 / haproxy" $H3 -- "${HAPROXY_CMD[@]}"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

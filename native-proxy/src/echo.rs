@@ -19,17 +19,19 @@ use tokio::sync::watch;
 use trueip::addr::PeerAddr;
 use trueip::proxy_protocol::Tlvs;
 
+use crate::http_server::Opening;
 use crate::listener::{ConnInfo, ListenerState};
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::Body;
 
-/// Serves one connection of an echo listener.
+/// Serves one connection of an echo listener (`opening`: what its first byte said).
 pub async fn serve<I>(
     state: Arc<ListenerState>,
     conn: Arc<ConnInfo>,
     io: I,
     stop: watch::Receiver<bool>,
+    opening: Opening,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -47,7 +49,8 @@ pub async fn serve<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    crate::http_server::serve(io, service, stop, &label, panics).await;
+    let setup = crate::http_server::ConnSetup::new(opening);
+    crate::http_server::serve(io, service, stop, &label, panics, setup).await;
 }
 
 /// The echo document.

@@ -25,34 +25,40 @@ use trueip::addr::PeerAddr;
 use trueip::config::listener::{AccessLog, HttpSettings, SendVersion};
 use trueip::{Access, Decision, Rejection};
 
+use crate::conn_timer::ConnTimer;
 use crate::hop;
+use crate::http_server::{ConnSetup, Opening};
 use crate::listener::{ConnInfo, ListenerState};
 use crate::metrics::KindLabels;
 use crate::proxy_header::Arrival;
 use crate::tlv_headers;
 use crate::upstream::{self, Body, ProxyEndpoints};
 
-/// Serves one downstream connection of an `http` listener.
+/// Serves one downstream connection of an `http` listener (`opening`: what its first byte said).
 pub async fn serve<I>(
     state: Arc<ListenerState>,
     conn: Arc<ConnInfo>,
     io: I,
     stop: watch::Receiver<bool>,
+    opening: Opening,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let label = state.label.clone();
     let panics = state.hot.connection_panics(&state.metrics).clone();
+    let setup = ConnSetup::new(opening);
+    let timer = setup.timer.clone();
     let ctx = Arc::new(Downstream {
         state,
         conn,
         dedicated: Mutex::new(None),
+        timer,
     });
     let service = hyper::service::service_fn(move |req| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(&ctx.state, &ctx.conn, &ctx.dedicated, req).await) }
+        async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
     });
-    crate::http_server::serve(io, service, stop, &label, panics).await;
+    crate::http_server::serve(io, service, stop, &label, panics, setup).await;
 }
 
 /// What every request of one downstream connection shares (one reference count per request).
@@ -60,6 +66,9 @@ struct Downstream {
     state: Arc<ListenerState>,
     conn: Arc<ConnInfo>,
     dedicated: DedicatedConn,
+    /// Times HTTP/1 requests' upstream responses (h2 streams run in tasks of their own and use
+    /// tokio's timers; see `conn_timer`).
+    timer: ConnTimer,
 }
 
 /// This downstream connection's own upstream connection and the client its PROXY header named.
@@ -71,12 +80,8 @@ struct Downstream {
 /// are always dedicated, h2 downstream connections included.
 type DedicatedConn = Mutex<Option<(Option<SocketAddr>, http1::SendRequest<Incoming>)>>;
 
-async fn handle(
-    state: &ListenerState,
-    conn: &ConnInfo,
-    dedicated: &DedicatedConn,
-    req: Request<Incoming>,
-) -> Response<Body> {
+async fn handle(ctx: &Downstream, req: Request<Incoming>) -> Response<Body> {
+    let (state, conn) = (&*ctx.state, &*ctx.conn);
     let started = Instant::now();
     #[cfg(feature = "fault-injection")]
     crate::fault::panic_if_asked(req.headers());
@@ -89,9 +94,7 @@ async fn handle(
             );
         }
     };
-    let (status, decided) = forward(state, settings, conn, dedicated, req)
-        .await
-        .unwrap_or_else(|e| e);
+    let (status, decided) = forward(ctx, settings, req).await.unwrap_or_else(|e| e);
     let response_status = status.status();
     state
         .hot
@@ -188,24 +191,18 @@ const INLINE_HEADERS: usize = 32;
 /// `Ok` and `Err` both carry the response to send; `Err` marks responses the proxy generated.
 type Outcome = Result<(Response<Body>, Option<Decision>), (Response<Body>, Option<Decision>)>;
 
-async fn forward(
-    state: &ListenerState,
-    settings: &HttpSettings,
-    conn: &ConnInfo,
-    dedicated: &DedicatedConn,
-    req: Request<Incoming>,
-) -> Outcome {
+async fn forward(ctx: &Downstream, settings: &HttpSettings, mut req: Request<Incoming>) -> Outcome {
+    let (state, conn) = (&*ctx.state, &*ctx.conn);
     let peer = PeerAddr(conn.peer());
-    let (mut parts, body) = req.into_parts();
     let decision = {
         // The core reads the header lines as byte-slice pairs; a typical request's fit on the stack.
         let mut inline: [(&[u8], &[u8]); INLINE_HEADERS] = [(&[], &[]); INLINE_HEADERS];
         let spilled: Vec<(&[u8], &[u8])>;
-        let pairs = parts
-            .headers
+        let pairs = req
+            .headers()
             .iter()
             .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-        let lines: &[(&[u8], &[u8])] = if parts.headers.len() <= INLINE_HEADERS {
+        let lines: &[(&[u8], &[u8])] = if req.headers().len() <= INLINE_HEADERS {
             let mut n = 0;
             for (slot, pair) in inline.iter_mut().zip(pairs) {
                 *slot = pair;
@@ -255,10 +252,10 @@ async fn forward(
         },
     );
 
-    hop::strip(&mut parts.headers);
+    hop::strip(req.headers_mut());
     for name in &plan.remove {
         // A `&str` key is looked up without building (and allocating) a `HeaderName`.
-        parts.headers.remove(name.as_str());
+        req.headers_mut().remove(name.as_str());
     }
     for (name, value) in plan.set {
         // The value's buffer becomes the header value without a copy.
@@ -266,42 +263,41 @@ async fn forward(
             state.header_name(&name),
             HeaderValue::from_maybe_shared(Bytes::from(value)),
         ) {
-            parts.headers.insert(n, v);
+            req.headers_mut().insert(n, v);
         }
     }
-    tlv_headers::apply(&settings.tlv_headers, &conn.arrival, &mut parts.headers);
+    tlv_headers::apply(&settings.tlv_headers, &conn.arrival, req.headers_mut());
     if let Some(name) = &state.decision_header {
-        parts.headers.remove(name);
+        req.headers_mut().remove(name);
         if let Ok(v) = HeaderValue::from_str(&describe(&decision)) {
-            parts.headers.insert(name.clone(), v);
+            req.headers_mut().insert(name.clone(), v);
         }
     }
-    let downstream_h2 = parts.version == Version::HTTP_2;
-    if !parts.headers.contains_key(HOST) {
+    let downstream_h2 = req.version() == Version::HTTP_2;
+    if !req.headers().contains_key(HOST) {
         // h2 carries the host in :authority; an HTTP/1.1 upstream needs it as Host. An HTTP/1.0
         // request without one gets the upstream's address, as a client library would send.
-        let host = match parts.uri.authority() {
+        let host = match req.uri().authority() {
             Some(a) => HeaderValue::from_str(a.as_str()).ok(),
             None => HeaderValue::from_str(&settings.upstream.address.to_string()).ok(),
         };
         if let Some(v) = host {
-            parts.headers.insert(HOST, v);
+            req.headers_mut().insert(HOST, v);
         }
     }
     // The upstream gets origin form (`/path?query`), whatever form the client used.
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        parts.uri = match parts.uri.path_and_query() {
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        *req.uri_mut() = match req.uri().path_and_query() {
             Some(pq) => Uri::from(pq.clone()),
             None => Uri::from_static("/"),
         };
     }
-    parts.version = Version::HTTP_11;
-    let upstream_req = Request::from_parts(parts, body);
+    *req.version_mut() = Version::HTTP_11;
 
     let timeout = settings.upstream.response_timeout;
     let proxy_header = settings.upstream.proxy_protocol.version != SendVersion::None;
     let sent = if downstream_h2 && !proxy_header {
-        match send_pooled(state, settings, upstream_req, timeout).await {
+        match send_pooled(state, settings, req, timeout).await {
             Ok(sent) => sent,
             Err(refused) => return Err((refused, Some(decision))),
         }
@@ -312,21 +308,25 @@ async fn forward(
             destination: conn.local,
             downstream: proxied(&conn.arrival),
         };
-        match tokio::time::timeout(
-            timeout,
-            send_dedicated(settings, dedicated, &ends, upstream_req),
-        )
-        .await
-        {
-            Err(_) => Err(UpstreamError::ResponseTimeout),
-            Ok(r) => r,
+        let exchange = send_dedicated(settings, &ctx.dedicated, &ends, req);
+        if downstream_h2 {
+            tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or(Err(UpstreamError::ResponseTimeout))
+        } else {
+            // This runs in the connection's task (hyper's HTTP/1 server polls the handler in
+            // place), so the connection's timer may time it.
+            tokio::select! {
+                biased;
+                r = exchange => r,
+                () = ctx.timer.after(timeout) => Err(UpstreamError::ResponseTimeout),
+            }
         }
     };
     match sent {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            hop::strip(&mut parts.headers);
-            Ok((Response::from_parts(parts, body.boxed()), Some(decision)))
+        Ok(mut resp) => {
+            hop::strip(resp.headers_mut());
+            Ok((resp.map(BodyExt::boxed), Some(decision)))
         }
         Err(e) => Err((upstream_failed(state, settings, &e), Some(decision))),
     }

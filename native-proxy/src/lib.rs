@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod conn_timer;
 pub mod echo;
 #[cfg(feature = "fault-injection")]
 pub mod fault;

@@ -15,6 +15,7 @@ use trueip::Config;
 use trueip::config::listener::{ListenerConfig, ListenerKind};
 use trueip::resolve::Resolver;
 
+use crate::http_server::Opening;
 use crate::metrics::{KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels};
 use crate::proxy_header::{self, Accepted, Arrival, FirstSpeaker};
 use crate::rewind::Rewind;
@@ -354,10 +355,17 @@ async fn serve_connection(
             () = crate::server::stopped(&mut draining) => return,
         }
     }
+    let opening = match replay.first() {
+        Some(b) => Opening::from_first_byte(Some(*b)),
+        None if first == FirstSpeaker::Client => Opening::from_first_byte(peek_byte(&stream).await),
+        None => Opening::Undecided,
+    };
     let io = Rewind::new(replay, stream);
     match &state.config.kind {
-        ListenerKind::Http(_) => Box::pin(http_proxy::serve(state.clone(), conn, io, stop)).await,
-        ListenerKind::Echo => Box::pin(echo::serve(state.clone(), conn, io, stop)).await,
+        ListenerKind::Http(_) => {
+            Box::pin(http_proxy::serve(state.clone(), conn, io, stop, opening)).await
+        }
+        ListenerKind::Echo => Box::pin(echo::serve(state.clone(), conn, io, stop, opening)).await,
         ListenerKind::Tcp(t) => Box::pin(tcp::relay(state.clone(), &t.upstream, conn, io)).await,
         ListenerKind::Passthrough(_) => {
             let original = crate::transparent::hooks::passthrough_upstream(
@@ -371,6 +379,20 @@ async fn serve_connection(
         }
         _ => tracing::error!(listener = %state.label, "listener kind not served by this build"),
     }
+}
+
+/// The first byte waiting on `stream`, without consuming it; `None` unless it is there now
+/// (the caller has seen the socket readable, so this does not wait).
+async fn peek_byte(stream: &TcpStream) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    std::future::poll_fn(|cx| {
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        std::task::Poll::Ready(match stream.poll_peek(cx, &mut buf) {
+            std::task::Poll::Ready(Ok(_)) => buf.filled().first().copied(),
+            _ => None,
+        })
+    })
+    .await
 }
 
 /// Runs `f` when dropped, also on unwind, so gauges stay right when a connection panics.
