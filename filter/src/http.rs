@@ -186,18 +186,19 @@ impl Http {
         let _ = hostcalls::set_property(state_name, state.as_bytes());
         let plan = resolver.rewrite_plan(req, &decision);
         // When Envoy's own X-Forwarded-For already lists what the plan sets, the header is left as it is,
-        // removal included (the plan's removals come before its values; see `envoy_append`).
+        // removal included (the plan's removals come before its values; see `envoy_append`). Names are
+        // matched ignoring case in both loops, so a removal can never run while its value is skipped.
         const XFF: &[u8] = b"x-forwarded-for";
         let xff_set = plan
             .set
             .iter()
-            .position(|(name, _)| bytes::same(name.as_bytes(), XFF));
+            .position(|(name, _)| bytes::is_name(name.as_bytes(), XFF));
         let envoy_xff_kept = match (held_xff, xff_set.and_then(|i| plan.set.get(i))) {
             (Some(held), Some((_, value))) => envoy_append::same_list(held, value.as_bytes()),
             _ => false,
         };
         for name in &plan.remove {
-            if envoy_xff_kept && bytes::same(name.as_bytes(), XFF) {
+            if envoy_xff_kept && bytes::is_name(name.as_bytes(), XFF) {
                 continue;
             }
             if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {
