@@ -44,6 +44,13 @@ pub(crate) struct SizeClasses {
 #[cfg(target_arch = "wasm32")]
 unsafe impl Sync for SizeClasses {}
 
+// The `Sync` above holds only while a module has one thread: a build with shared memory (wasip1-threads)
+// would race on the free lists.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+compile_error!(
+    "the size-class heap has unsynchronised free lists: build without the atomics feature"
+);
+
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static HEAP: SizeClasses = SizeClasses::new();

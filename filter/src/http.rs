@@ -99,6 +99,7 @@ impl Http {
             ),
         };
         // Envoy coalesces X-Forwarded-For into one line: the value it holds, with its own append.
+        // (`xff` is the last line: the one that ends the list, where an appended entry is.)
         let held_xff = xff.filter(|_| envoy.xff_count == 1);
         // Envoy's own x-envoy-external-address is not client input either: like the entry it appended
         // to X-Forwarded-For, the resolver does not see it (no spoof signal for every external
@@ -109,44 +110,7 @@ impl Http {
                 .is_some_and(|v| external_address::envoy_owns(v, peer::ip_text(raw_source)));
         // The resolver sees the headers without the entry Envoy appended: the X-Forwarded-For value
         // is re-sliced in place, or its line left out when that entry was all it held.
-        let mut drop_xff = false;
-        if let Some(keep) = peer.xff_keep {
-            if let (1, Some((_, value))) =
-                (envoy.xff_count, envoy.xff.and_then(|i| lines.get_mut(i)))
-            {
-                match value.get(..keep) {
-                    Some(kept) if !kept.is_empty() => *value = kept,
-                    _ => drop_xff = true,
-                }
-            } else {
-                // Several lines (not Envoy, which coalesces them): each is cut the same way.
-                lines.retain_mut(|(name, value)| {
-                    if !name.eq_ignore_ascii_case(b"x-forwarded-for") {
-                        return true;
-                    }
-                    match value.get(..keep) {
-                        Some(kept) if !kept.is_empty() => {
-                            *value = kept;
-                            true
-                        }
-                        _ => false,
-                    }
-                });
-            }
-        }
-        // Dropped by position, the later line first so the earlier position stays valid.
-        let (first, second) = match (
-            envoy.xff.filter(|_| drop_xff),
-            envoy.external.filter(|_| drop_external),
-        ) {
-            (Some(a), Some(b)) if a < b => (Some(b), Some(a)),
-            (a, b) => (a.or(b), a.and(b)),
-        };
-        for at in [first, second].into_iter().flatten() {
-            if at < lines.len() {
-                lines.remove(at);
-            }
-        }
+        envoy.cut(&mut lines, peer.xff_keep, drop_external);
         let req = Request {
             peer: PeerAddr(peer.addr),
             peer_identity: identity.as_deref(),
@@ -222,18 +186,19 @@ impl Http {
         let _ = hostcalls::set_property(state_name, state.as_bytes());
         let plan = resolver.rewrite_plan(req, &decision);
         // When Envoy's own X-Forwarded-For already lists what the plan sets, the header is left as it is,
-        // removal included (the plan's removals come before its values; see `envoy_append`).
+        // removal included (the plan's removals come before its values; see `envoy_append`). Names are
+        // matched ignoring case in both loops, so a removal can never run while its value is skipped.
         const XFF: &[u8] = b"x-forwarded-for";
         let xff_set = plan
             .set
             .iter()
-            .position(|(name, _)| bytes::same(name.as_bytes(), XFF));
+            .position(|(name, _)| bytes::is_name(name.as_bytes(), XFF));
         let envoy_xff_kept = match (held_xff, xff_set.and_then(|i| plan.set.get(i))) {
             (Some(held), Some((_, value))) => envoy_append::same_list(held, value.as_bytes()),
             _ => false,
         };
         for name in &plan.remove {
-            if envoy_xff_kept && bytes::same(name.as_bytes(), XFF) {
+            if envoy_xff_kept && bytes::is_name(name.as_bytes(), XFF) {
                 continue;
             }
             if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {

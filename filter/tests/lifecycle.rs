@@ -253,3 +253,14 @@ fn detached_request_headers_are_a_status_not_a_trap() {
         p.logs()
     );
 }
+
+/// Envoy puts the buffers it hands the module in memory from the module's `malloc` if it exports one,
+/// else from `proxy_on_memory_allocate` (cpp-host `WasmBase::getFunctions`). The filter frees them to its
+/// own heap (`src/alloc.rs`: size-class lists in front of the C allocator), so a C `malloc` export would
+/// put blocks of the wrong size on those lists: the module must leave `malloc` unexported.
+#[test]
+fn the_host_allocates_through_the_filters_own_heap() {
+    let exports = common::compiled().export_names();
+    assert!(exports.iter().any(|e| e == "proxy_on_memory_allocate"));
+    assert!(!exports.iter().any(|e| e == "malloc"), "{exports:?}");
+}

@@ -244,6 +244,11 @@ impl CompiledModule {
         Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
     }
 
+    /// The names the module exports (a test can check what the host will pick, e.g. its allocator).
+    pub fn export_names(&self) -> Vec<String> {
+        self.module.exports().map(|e| e.name().to_owned()).collect()
+    }
+
     /// Checks an already compiled `module` (made on `engine`, see [`CompiledModule::engine`]) as
     /// Envoy checks a module it loads: imports against the `wasi` list, the ABI version export.
     pub fn from_module(
@@ -656,14 +661,20 @@ impl Plugin {
             Some(Extern::Memory(m)) => Some(m),
             _ => None,
         };
-        let alloc = instance
-            .get_func(&mut self.store, "malloc")
-            .or_else(|| instance.get_func(&mut self.store, "proxy_on_memory_allocate"));
-        let alloc = match alloc.map(|f| f.typed::<i32, i32>(&self.store)) {
-            None => None,
-            Some(Ok(f)) => Some(f),
-            Some(Err(_)) => {
-                self.state = PluginState::StartFailed("Bad function signature for: malloc".into());
+        // `malloc` first, `proxy_on_memory_allocate` only without it; neither fails the start-up.
+        let alloc = ["malloc", "proxy_on_memory_allocate"]
+            .into_iter()
+            .find_map(|name| Some((name, instance.get_func(&mut self.store, name)?)));
+        let alloc = match alloc.map(|(name, f)| (name, f.typed::<i32, i32>(&self.store))) {
+            None => {
+                self.state =
+                    PluginState::StartFailed("Wasm module is missing malloc function.".into());
+                return;
+            }
+            Some((_, Ok(f))) => Some(f),
+            Some((name, Err(_))) => {
+                self.state =
+                    PluginState::StartFailed(format!("Bad function signature for: {name}"));
                 return;
             }
         };

@@ -50,13 +50,16 @@ const NAMES: [(&str, u32); 4] = [
 const RESULTS: u32 = 128;
 const OUT_PTR: u32 = 256;
 const OUT_SIZE: u32 = 260;
+const FREE_AREA: u32 = 1024;
 
 /// A module whose `on_request_headers` stores three statuses in filter state:
 /// `wasm.missing` — `proxy_set_effective_context(999)` (no such context);
 /// `wasm.previous` — `proxy_set_effective_context(context_id - 1)`: the root (id 1) for the first
 /// stream, the deleted previous stream afterwards;
 /// `wasm.response_map` — `proxy_get_header_map_pairs(response headers)`, not attached yet.
-fn probe(init: Init) -> Vec<u8> {
+/// With `allocator`, it exports `proxy_on_memory_allocate` (handing out a fixed free area), without
+/// which cpp-host refuses to start a VM.
+fn probe(init: Init, allocator: bool) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([], []); // 0
     types.ty().function([ValType::I32], [ValType::I32]); // 1
@@ -76,7 +79,7 @@ fn probe(init: Init) -> Vec<u8> {
     imports.import("env", "proxy_set_property", EntityType::Function(3));
 
     // Defined functions start after the four imports.
-    let defined: [(&str, u32); 6] = [
+    let mut defined: Vec<(&str, u32)> = vec![
         ("proxy_abi_version_0_2_1", 0),
         ("_initialize", 0),
         ("proxy_on_context_create", 4),
@@ -84,6 +87,9 @@ fn probe(init: Init) -> Vec<u8> {
         ("proxy_on_configure", 5),
         ("proxy_on_request_headers", 2),
     ];
+    if allocator {
+        defined.push(("proxy_on_memory_allocate", 1));
+    }
     let mut functions = FunctionSection::new();
     let mut exports = ExportSection::new();
     for (i, (name, ty)) in (4u32..).zip(defined) {
@@ -164,6 +170,11 @@ fn probe(init: Init) -> Vec<u8> {
         }
         i.i32_const(0); // Continue
     }));
+    if allocator {
+        code.function(&body(|f| {
+            f.instructions().i32_const(FREE_AREA as i32);
+        })); // proxy_on_memory_allocate
+    }
 
     let mut memories = MemorySection::new();
     memories.memory(MemoryType {
@@ -198,7 +209,11 @@ fn body(emit: impl FnOnce(&mut Function)) -> Function {
 }
 
 fn load(init: Init) -> Plugin {
-    let compiled = CompiledModule::new(&probe(init), WasiProfile::Envoy2022To2024)
+    load_probe(probe(init, true))
+}
+
+fn load_probe(wasm: Vec<u8>) -> Plugin {
+    let compiled = CompiledModule::new(&wasm, WasiProfile::Envoy2022To2024)
         .unwrap_or_else(|e| panic!("probe does not load: {e}"));
     Plugin::from_compiled(&compiled, PluginOptions::new("")).unwrap()
 }
@@ -251,4 +266,15 @@ fn missing_deleted_and_detached_contexts_are_bad_arguments() {
     let second = p.handle(&request());
     assert_eq!(status_in(&second, "previous"), bad);
     assert_eq!(p.state(), &PluginState::Running);
+}
+
+/// cpp-host takes the host's buffers from the module's `malloc`, else its `proxy_on_memory_allocate`,
+/// and fails the VM when it exports neither ("Wasm module is missing malloc function.").
+#[test]
+fn a_module_without_an_allocator_does_not_start() {
+    let p = load_probe(probe(Init::Nothing, false));
+    match p.state() {
+        PluginState::StartFailed(e) => assert!(e.contains("missing malloc"), "{e}"),
+        other => panic!("a module without an allocator left the plugin {other:?}"),
+    }
 }
