@@ -86,6 +86,9 @@ pub struct Metrics {
     pub spoof_signals: Family<KindLabels, Counter>,
     /// Upstream failures by kind (`connect`, `timeout`, `protocol`, ...).
     pub upstream_errors: Family<KindLabels, Counter>,
+    /// Connections closed for holding a slot without progress, by kind (`first_byte`,
+    /// `version_detection`, `h2_idle`).
+    pub client_timeouts: Family<KindLabels, Counter>,
     /// Time from request head to response head, in seconds.
     pub request_duration: Family<ListenerLabels, Histogram>,
     /// Time to read and decide the PROXY header, in seconds.
@@ -114,6 +117,7 @@ impl Metrics {
             decisions: Family::default(),
             spoof_signals: Family::default(),
             upstream_errors: Family::default(),
+            client_timeouts: Family::default(),
             request_duration: Family::new_with_constructor(latency_histogram),
             proxy_header_duration: Family::new_with_constructor(latency_histogram),
             reloads: Family::default(),
@@ -169,6 +173,11 @@ impl Metrics {
             "upstream_errors",
             "Upstream failures by kind",
             m.upstream_errors.clone(),
+        );
+        r.register(
+            "client_timeouts",
+            "Connections closed for holding a slot without progress, by kind",
+            m.client_timeouts.clone(),
         );
         r.register(
             "request_duration_seconds",

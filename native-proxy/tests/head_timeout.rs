@@ -49,6 +49,8 @@ async fn server(opening: Opening) -> (SocketAddr, watch::Sender<bool>) {
                 let setup = ConnSetup {
                     timer: ConnTimer::new(),
                     head_timeout: BOUND,
+                    idle_timeout: BOUND,
+                    idle_closes: Counter::default(),
                     opening,
                 };
                 let service = hyper::service::service_fn(|req| async move {
