@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::conn_timer::ConnTimer;
 use crate::listener::ListenerState;
+use crate::metrics::ClientTimeout;
 use crate::upstream::Body;
 
 /// How a connection is served: the client bounds, the connection's timer that enforces the
@@ -44,6 +45,8 @@ pub struct ConnSetup {
     pub head_timeout: Duration,
     /// The h2 idle bound (the listener's `timeouts.idle_ms`).
     pub idle_timeout: Duration,
+    /// Counts HTTP/1 connections closed by the head bound.
+    pub head_timeouts: Counter,
     /// Counts h2 connections closed by the idle bound.
     pub idle_closes: Counter,
     /// What the opening bytes said.
@@ -58,18 +61,18 @@ impl ConnSetup {
             timer: ConnTimer::new(),
             head_timeout: timeouts.request_head,
             idle_timeout: timeouts.idle,
+            head_timeouts: state
+                .hot
+                .client_timeouts(&state.metrics, ClientTimeout::RequestHead)
+                .clone(),
             idle_closes: state
-                .metrics
-                .client_timeouts
-                .get_or_create(&state.kind_labels(H2_IDLE))
+                .hot
+                .client_timeouts(&state.metrics, ClientTimeout::H2Idle)
                 .clone(),
             opening,
         }
     }
 }
-
-/// The `kind` label of an h2 connection closed by the idle bound.
-pub const H2_IDLE: &str = "h2_idle";
 
 /// The h2 connection preface a client with prior knowledge opens with (RFC 9113, 3.4).
 pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -139,7 +142,7 @@ pub async fn serve<I, S>(
             let conn = h1.serve_connection(TokioIo::new(io), service);
             until_stopped(conn, &mut stop, |c| c.graceful_shutdown())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| head_timeout(&e, &setup.head_timeouts, listener))
         }
         Opening::H2 => {
             let mut h2 = hyper::server::conn::http2::Builder::new(StreamExecutor {
@@ -159,7 +162,7 @@ pub async fn serve<I, S>(
                 }
                 () = idle => {
                     setup.idle_closes.inc();
-                    tracing::debug!(listener = %listener, kind = H2_IDLE, "closing an h2 connection with no stream for the idle bound");
+                    tracing::debug!(listener = %listener, kind = ClientTimeout::H2Idle.label(), "closing an h2 connection with no stream for the idle bound");
                     // hyper's graceful h2 shutdown sends GOAWAY and a PING, and waits for the
                     // PING's answer before closing; a client that never answers would keep the
                     // slot. No stream is open, so past one more bound the connection is dropped.
@@ -170,7 +173,7 @@ pub async fn serve<I, S>(
                     }
                 }
             }
-            .map_err(|e| e.to_string())
+            .map_err(|e| Some(e.to_string()))
         }
         Opening::Undecided => {
             let mut builder = auto::Builder::new(StreamExecutor {
@@ -187,12 +190,27 @@ pub async fn serve<I, S>(
             let conn = builder.serve_connection(TokioIo::new(io), service);
             until_stopped(conn, &mut stop, |c| c.graceful_shutdown())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| match e.downcast_ref::<hyper::Error>() {
+                    Some(e) => head_timeout(e, &setup.head_timeouts, listener),
+                    None => Some(e.to_string()),
+                })
         }
     };
-    if let Err(e) = outcome {
-        // Client resets and timeouts are routine; they are not the proxy's errors.
+    if let Err(Some(e)) = outcome {
+        // Client resets are routine; they are not the proxy's errors.
         tracing::debug!(listener = %listener, error = %e, "http connection ended with an error");
+    }
+}
+
+/// Counts and logs a connection closed by the HTTP/1 head bound (`None`: nothing more to log);
+/// any other error is returned as text.
+fn head_timeout(e: &hyper::Error, counter: &Counter, listener: &Arc<str>) -> Option<String> {
+    if e.is_timeout() {
+        counter.inc();
+        tracing::debug!(listener = %listener, kind = ClientTimeout::RequestHead.label(), "closing a connection whose request head was not complete within the request-head bound");
+        None
+    } else {
+        Some(e.to_string())
     }
 }
 

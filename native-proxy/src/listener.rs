@@ -18,7 +18,9 @@ use trueip::config::listener::{ListenerConfig, ListenerKind};
 use trueip::resolve::Resolver;
 
 use crate::http_server::{H2_PREFACE, Opening};
-use crate::metrics::{KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels};
+use crate::metrics::{
+    ClientTimeout, KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels,
+};
 use crate::proxy_header::{self, Accepted, Arrival, FirstSpeaker};
 use crate::rewind::Rewind;
 use crate::server::{ServeError, bind_error};
@@ -359,10 +361,8 @@ async fn serve_connection(
                 return;
             }
             Err(Unopened::Stalled(kind)) => {
-                m.client_timeouts
-                    .get_or_create(&state.kind_labels(kind))
-                    .inc();
-                tracing::debug!(listener = %state.label, peer = %socket_peer, kind, "closing a connection that sent no request within the request-head bound");
+                state.hot.client_timeouts(m, kind).inc();
+                tracing::debug!(listener = %state.label, peer = %socket_peer, kind = kind.label(), "closing a connection that sent no request within the request-head bound");
                 return;
             }
         }
@@ -396,8 +396,8 @@ enum Unopened {
     Stopped,
     /// The client closed, or the socket failed.
     Closed,
-    /// The request-head bound passed; the `kind` label says in which wait.
-    Stalled(&'static str),
+    /// The request-head bound passed in this wait.
+    Stalled(ClientTimeout),
 }
 
 /// Waits, until `deadline`, for the client's opening bytes and judges its HTTP version; returns
@@ -422,7 +422,7 @@ async fn opening(
                 biased;
                 r = stream.readable() => r.map_err(|_| Unopened::Closed)?,
                 () = crate::server::stopped(&mut stop) => return Err(Unopened::Stopped),
-                () = tokio::time::sleep_until(deadline) => return Err(Unopened::Stalled(FIRST_BYTE)),
+                () = tokio::time::sleep_until(deadline) => return Err(Unopened::Stalled(ClientTimeout::FirstByte)),
             }
             peek_byte(stream).await
         }
@@ -442,7 +442,7 @@ async fn opening(
         let deadline = tokio::time::Instant::from_std(deadline);
         let n = tokio::select! {
             r = tokio::time::timeout_at(deadline, stream.read(into)) => match r {
-                Err(_) => return Err(Unopened::Stalled(VERSION_DETECTION)),
+                Err(_) => return Err(Unopened::Stalled(ClientTimeout::VersionDetection)),
                 Ok(Ok(0) | Err(_)) => return Err(Unopened::Closed),
                 Ok(Ok(n)) => n,
             },
@@ -451,12 +451,6 @@ async fn opening(
         opened.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
 }
-
-/// The `kind` label of a connection that sent nothing (after its PROXY header, if any) within
-/// the request-head bound.
-const FIRST_BYTE: &str = "first_byte";
-/// The `kind` label of a connection whose opening bytes stayed a prefix of the h2 preface.
-const VERSION_DETECTION: &str = "version_detection";
 
 /// The first byte waiting on `stream`, without consuming it; `None` unless it is there now
 /// (the caller has seen the socket readable, so this does not wait).

@@ -1,5 +1,6 @@
 //! The listener's client bounds (`timeouts`), over real sockets: a connection that sent its
-//! PROXY header and then nothing, one whose opening bytes stay a prefix of the h2 preface, and an
+//! PROXY header and then nothing, one whose opening bytes stay a prefix of the h2 preface, one
+//! whose HTTP/1 request head stalls, and an
 //! h2c connection with no stream are each closed within the bound, counted by kind, and free
 //! their connection slot, while other clients are served; a slow-ish client within the bound, and
 //! an h2c client that keeps using its connection, are served.
@@ -42,13 +43,16 @@ enum Stall {
     AfterProxyHeader,
     /// The PROXY header and `PR`: still a prefix of the h2 preface.
     PartialPreface,
+    /// The PROXY header and part of an HTTP/1 request head.
+    PartialHead,
     /// The PROXY header, the h2 preface and an empty SETTINGS frame, then no stream.
     IdleH2,
 }
 
-const STALLS: [Stall; 3] = [
+const STALLS: [Stall; 4] = [
     Stall::AfterProxyHeader,
     Stall::PartialPreface,
+    Stall::PartialHead,
     Stall::IdleH2,
 ];
 
@@ -57,6 +61,7 @@ impl Stall {
         match self {
             Stall::AfterProxyHeader => "first_byte",
             Stall::PartialPreface => "version_detection",
+            Stall::PartialHead => "request_head",
             Stall::IdleH2 => "h2_idle",
         }
     }
@@ -66,6 +71,7 @@ impl Stall {
         match self {
             Stall::AfterProxyHeader => {}
             Stall::PartialPreface => bytes.extend_from_slice(b"PR"),
+            Stall::PartialHead => bytes.extend_from_slice(b"GET /ip HTTP/1.1\r\nHo"),
             Stall::IdleH2 => {
                 bytes.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
                 // SETTINGS, no payload, stream 0.
