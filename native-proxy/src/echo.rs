@@ -37,6 +37,7 @@ pub async fn serve<I>(
 {
     let label = state.label.clone();
     let panics = state.hot.connection_panics(&state.metrics).clone();
+    let setup = crate::http_server::ConnSetup::for_listener(&state, opening);
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (state, conn) = (state.clone(), conn.clone());
         async move {
@@ -49,7 +50,6 @@ pub async fn serve<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    let setup = crate::http_server::ConnSetup::new(opening);
     crate::http_server::serve(io, service, stop, &label, panics, setup).await;
 }
 

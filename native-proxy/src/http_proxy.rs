@@ -46,7 +46,7 @@ pub async fn serve<I>(
 {
     let label = state.label.clone();
     let panics = state.hot.connection_panics(&state.metrics).clone();
-    let setup = ConnSetup::new(opening);
+    let setup = ConnSetup::for_listener(&state, opening);
     let timer = setup.timer.clone();
     let ctx = Arc::new(Downstream {
         state,

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use http::header::HeaderName;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -15,8 +17,10 @@ use trueip::Config;
 use trueip::config::listener::{ListenerConfig, ListenerKind};
 use trueip::resolve::Resolver;
 
-use crate::http_server::Opening;
-use crate::metrics::{KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels};
+use crate::http_server::{H2_PREFACE, Opening};
+use crate::metrics::{
+    ClientTimeout, KindLabels, ListenerLabels, ListenerMetrics, Metrics, ProxyHeaderLabels,
+};
 use crate::proxy_header::{self, Accepted, Arrival, FirstSpeaker};
 use crate::rewind::Rewind;
 use crate::server::{ServeError, bind_error};
@@ -345,20 +349,25 @@ async fn serve_connection(
         local,
         arrival,
     });
-    if replay.is_empty() && first == FirstSpeaker::Client {
-        // An idle client costs only this small task until it sends something; the protocol
-        // state below (hyper's connection, several KiB) is allocated when there is work.
-        let mut draining = stop.clone();
-        tokio::select! {
-            _ = stream.readable() => {}
-            // Shutting down: an idle connection has nothing to finish.
-            () = crate::server::stopped(&mut draining) => return,
+    let (opening, replay) = if first == FirstSpeaker::Client {
+        // The request-head bound starts here, where the PROXY stage ended: hyper's own head
+        // timer only starts once the protocol layer does, after the first byte and the version.
+        let deadline = Instant::now() + state.config.timeouts.request_head;
+        match opening(&mut stream, replay, deadline, stop.clone()).await {
+            Ok(decided) => decided,
+            Err(Unopened::Stopped) => return,
+            Err(Unopened::Closed) => {
+                tracing::debug!(listener = %state.label, peer = %socket_peer, "connection closed before its request");
+                return;
+            }
+            Err(Unopened::Stalled(kind)) => {
+                state.hot.client_timeouts(m, kind).inc();
+                tracing::debug!(listener = %state.label, peer = %socket_peer, kind = kind.label(), "closing a connection that sent no request within the request-head bound");
+                return;
+            }
         }
-    }
-    let opening = match replay.first() {
-        Some(b) => Opening::from_first_byte(Some(*b)),
-        None if first == FirstSpeaker::Client => Opening::from_first_byte(peek_byte(&stream).await),
-        None => Opening::Undecided,
+    } else {
+        (Opening::Undecided, replay)
     };
     let io = Rewind::new(replay, stream);
     match &state.config.kind {
@@ -378,6 +387,68 @@ async fn serve_connection(
             }
         }
         _ => tracing::error!(listener = %state.label, "listener kind not served by this build"),
+    }
+}
+
+/// Why a client connection ended before its HTTP version was known.
+enum Unopened {
+    /// The listener is shutting down; an idle connection has nothing to finish.
+    Stopped,
+    /// The client closed, or the socket failed.
+    Closed,
+    /// The request-head bound passed in this wait.
+    Stalled(ClientTimeout),
+}
+
+/// Waits, until `deadline`, for the client's opening bytes and judges its HTTP version; returns
+/// it with the bytes to replay.
+///
+/// An idle client costs only this small task until it sends something; the protocol state
+/// (hyper's connection, several KiB) is allocated when there is work. The deadline's timer is
+/// only registered when the socket is not readable at once. A first byte other than `P` decides
+/// without a read; a `P` is read on (at most the 24 bytes of the h2 preface) until the preface is
+/// matched or ruled out.
+async fn opening(
+    stream: &mut TcpStream,
+    replay: Bytes,
+    deadline: Instant,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Opening, Bytes), Unopened> {
+    let first = match replay.first() {
+        Some(b) => Some(*b),
+        None => {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            tokio::select! {
+                biased;
+                r = stream.readable() => r.map_err(|_| Unopened::Closed)?,
+                () = crate::server::stopped(&mut stop) => return Err(Unopened::Stopped),
+                () = tokio::time::sleep_until(deadline) => return Err(Unopened::Stalled(ClientTimeout::FirstByte)),
+            }
+            peek_byte(stream).await
+        }
+    };
+    if Opening::from_first_byte(first) == Opening::Http1 {
+        return Ok((Opening::Http1, replay));
+    }
+    let mut opened = BytesMut::from(replay.as_ref());
+    let mut chunk = [0u8; H2_PREFACE.len()];
+    loop {
+        if let Some(decided) = Opening::from_opening(&opened) {
+            return Ok((decided, opened.freeze()));
+        }
+        // Undecided means fewer bytes than the preface.
+        let want = H2_PREFACE.len().saturating_sub(opened.len()).max(1);
+        let into = chunk.get_mut(..want).unwrap_or_default();
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let n = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read(into)) => match r {
+                Err(_) => return Err(Unopened::Stalled(ClientTimeout::VersionDetection)),
+                Ok(Ok(0) | Err(_)) => return Err(Unopened::Closed),
+                Ok(Ok(n)) => n,
+            },
+            () = crate::server::stopped(&mut stop) => return Err(Unopened::Stopped),
+        };
+        opened.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub spoof_signals: Family<KindLabels, Counter>,
     /// Upstream failures by kind (`connect`, `timeout`, `protocol`, ...).
     pub upstream_errors: Family<KindLabels, Counter>,
+    /// Connections closed for holding a slot without progress, by [`ClientTimeout`] kind.
+    pub client_timeouts: Family<KindLabels, Counter>,
     /// Time from request head to response head, in seconds.
     pub request_duration: Family<ListenerLabels, Histogram>,
     /// Time to read and decide the PROXY header, in seconds.
@@ -114,6 +116,7 @@ impl Metrics {
             decisions: Family::default(),
             spoof_signals: Family::default(),
             upstream_errors: Family::default(),
+            client_timeouts: Family::default(),
             request_duration: Family::new_with_constructor(latency_histogram),
             proxy_header_duration: Family::new_with_constructor(latency_histogram),
             reloads: Family::default(),
@@ -169,6 +172,11 @@ impl Metrics {
             "upstream_errors",
             "Upstream failures by kind",
             m.upstream_errors.clone(),
+        );
+        r.register(
+            "client_timeouts",
+            "Connections closed for holding a slot without progress, by kind",
+            m.client_timeouts.clone(),
         );
         r.register(
             "request_duration_seconds",
@@ -249,6 +257,42 @@ pub struct ListenerMetrics {
     requests: [OnceLock<Counter>; 5],
     /// `decided` then `fallback`, each by `peer`, `x-forwarded-for`, `forwarded`.
     decisions: [OnceLock<Counter>; 6],
+    /// By [`ClientTimeout`], in its order.
+    client_timeouts: ClientTimeoutCounters,
+}
+
+/// Why a connection was closed for holding its slot without progress
+/// (`trueip_client_timeouts_total{kind}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientTimeout {
+    /// Nothing arrived (after the PROXY header, if any) within the request-head bound.
+    FirstByte,
+    /// The opening bytes stayed a prefix of the h2 preface for the request-head bound.
+    VersionDetection,
+    /// An HTTP/1 request head was not complete within the request-head bound.
+    RequestHead,
+    /// An h2 connection had no open stream for the idle bound.
+    H2Idle,
+}
+
+impl ClientTimeout {
+    /// The `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClientTimeout::FirstByte => "first_byte",
+            ClientTimeout::VersionDetection => "version_detection",
+            ClientTimeout::RequestHead => "request_head",
+            ClientTimeout::H2Idle => "h2_idle",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClientTimeoutCounters {
+    first_byte: OnceLock<Counter>,
+    version_detection: OnceLock<Counter>,
+    request_head: OnceLock<Counter>,
+    h2_idle: OnceLock<Counter>,
 }
 
 /// Decision sources with a fixed label, in [`ListenerMetrics::decisions`] order.
@@ -266,6 +310,7 @@ impl ListenerMetrics {
             connection_panics: OnceLock::new(),
             requests: Default::default(),
             decisions: Default::default(),
+            client_timeouts: Default::default(),
         }
     }
 
@@ -300,6 +345,22 @@ impl ListenerMetrics {
     pub fn request_duration(&self, m: &Metrics) -> &Histogram {
         self.request_duration
             .get_or_init(|| m.request_duration.get_or_create(&self.labels()).clone())
+    }
+
+    /// `trueip_client_timeouts_total{kind}` of this listener.
+    pub fn client_timeouts(&self, m: &Metrics, kind: ClientTimeout) -> &Counter {
+        let labels = || KindLabels {
+            listener: self.label.clone(),
+            kind: kind.label(),
+        };
+        let c = &self.client_timeouts;
+        let slot = match kind {
+            ClientTimeout::FirstByte => &c.first_byte,
+            ClientTimeout::VersionDetection => &c.version_detection,
+            ClientTimeout::RequestHead => &c.request_head,
+            ClientTimeout::H2Idle => &c.h2_idle,
+        };
+        slot.get_or_init(|| m.client_timeouts.get_or_create(&labels()).clone())
     }
 
     /// `trueip_connection_panics_total` of this listener.

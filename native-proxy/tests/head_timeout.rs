@@ -37,18 +37,23 @@ const SHORT: Duration = Duration::from_millis(300);
 const OPENINGS: [Opening; 2] = [Opening::Http1, Opening::Undecided];
 
 /// Serves every accepted connection with the test service until the test ends.
-async fn server(opening: Opening) -> (SocketAddr, watch::Sender<bool>) {
+async fn server(opening: Opening) -> (SocketAddr, watch::Sender<bool>, Counter) {
+    let head_timeouts = Counter::default();
+    let counted = head_timeouts.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         let label: Arc<str> = Arc::from("test");
         while let Ok((stream, _)) = listener.accept().await {
-            let (label, stop) = (label.clone(), stop.clone());
+            let (label, stop, head_timeouts) = (label.clone(), stop.clone(), counted.clone());
             tokio::spawn(async move {
                 let setup = ConnSetup {
                     timer: ConnTimer::new(),
                     head_timeout: BOUND,
+                    idle_timeout: BOUND,
+                    head_timeouts: head_timeouts.clone(),
+                    idle_closes: Counter::default(),
                     opening,
                 };
                 let service = hyper::service::service_fn(|req| async move {
@@ -58,7 +63,19 @@ async fn server(opening: Opening) -> (SocketAddr, watch::Sender<bool>) {
             });
         }
     });
-    (addr, stop_tx)
+    (addr, stop_tx, head_timeouts)
+}
+
+/// Waits until `counter` reaches `want` (the count follows the close the client sees).
+async fn wait_count(counter: &Counter, want: u64) {
+    tokio::time::timeout(DEADLINE, async {
+        while counter.get() < want {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("count {} never reached {want}", counter.get()));
+    assert_eq!(counter.get(), want);
 }
 
 /// `/body`: the request body's length; `/stream`: `part0`..`part3`, one every `SHORT` (1.2 s in
@@ -146,7 +163,7 @@ async fn a_stalled_request_head_is_closed_while_other_clients_are_served() {
 }
 
 async fn a_stalled_request_head_is_closed_while_other_clients_are_served_with(opening: Opening) {
-    let (addr, _stop) = server(opening).await;
+    let (addr, _stop, head_timeouts) = server(opening).await;
     // A first request's head, cut short; and a second request's head on a connection that has
     // already been served one.
     let mut first = connect(addr).await;
@@ -188,6 +205,8 @@ async fn a_stalled_request_head_is_closed_while_other_clients_are_served_with(op
             String::from_utf8_lossy(&raw)
         );
     }
+    // Each is counted as a `request_head` client timeout.
+    wait_count(&head_timeouts, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,11 +217,12 @@ async fn an_idle_keep_alive_connection_is_closed_quietly_after_the_bound() {
 }
 
 async fn an_idle_keep_alive_connection_is_closed_quietly_after_the_bound_with(opening: Opening) {
-    let (addr, _stop) = server(opening).await;
+    let (addr, _stop, head_timeouts) = server(opening).await;
     let mut s = connect(addr).await;
     assert_eq!(request(&mut s, "/").await, (200, "ok".into()));
     // Nothing more is sent: the connection ends, with no bytes.
     assert!(closed_without_answer(&mut s).await);
+    wait_count(&head_timeouts, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,7 +233,7 @@ async fn a_steady_keep_alive_client_outlives_the_bound() {
 }
 
 async fn a_steady_keep_alive_client_outlives_the_bound_with(opening: Opening) {
-    let (addr, _stop) = server(opening).await;
+    let (addr, _stop, _) = server(opening).await;
     let mut s = connect(addr).await;
     // Six requests, each well inside the bound of the previous response, four times the bound
     // in all: every head met its own deadline, so none of the earlier ones may close it.
@@ -232,7 +252,7 @@ async fn a_slow_request_body_is_not_cut_by_the_head_bound() {
 }
 
 async fn a_slow_request_body_is_not_cut_by_the_head_bound_with(opening: Opening) {
-    let (addr, _stop) = server(opening).await;
+    let (addr, _stop, _) = server(opening).await;
     let mut s = connect(addr).await;
     s.write_all(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
         .await
@@ -255,7 +275,7 @@ async fn a_long_response_is_not_cut_by_the_head_bound() {
 }
 
 async fn a_long_response_is_not_cut_by_the_head_bound_with(opening: Opening) {
-    let (addr, _stop) = server(opening).await;
+    let (addr, _stop, _) = server(opening).await;
     let mut s = connect(addr).await;
     let (status, body) = get_with(&mut s, b"", "/stream", &[]).await;
     assert_eq!(status, 200);

@@ -38,6 +38,75 @@ pub struct ListenerConfig {
     pub kind: ListenerKind,
     /// TPROXY interception and transparent upstream connects; `None` for an ordinary listener.
     pub transparent: Option<Transparent>,
+    /// How long a client may keep a connection slot without making progress.
+    pub timeouts: ClientTimeouts,
+}
+
+/// Bounds on clients that hold a connection without making progress (`timeouts`; HAProxy's
+/// `timeout http-request` and `timeout client`, nginx's `client_header_timeout` and idle
+/// timeouts). Each closes the connection without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawClientTimeouts", into = "RawClientTimeouts")]
+pub struct ClientTimeouts {
+    /// From the moment a connection is ready for a request (after its PROXY header, or after
+    /// the previous response) until the request head is complete: the wait for the first byte,
+    /// the HTTP version detection and the HTTP/1 head alike.
+    pub request_head: Duration,
+    /// How long an h2 connection may stay open with no stream.
+    pub idle: Duration,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> ClientTimeouts {
+        ClientTimeouts {
+            request_head: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientTimeouts {
+    #[serde(default = "default_request_head", with = "millis")]
+    request_head_ms: Duration,
+    #[serde(default = "default_idle", with = "millis")]
+    idle_ms: Duration,
+}
+
+fn default_request_head() -> Duration {
+    ClientTimeouts::default().request_head
+}
+
+fn default_idle() -> Duration {
+    ClientTimeouts::default().idle
+}
+
+impl TryFrom<RawClientTimeouts> for ClientTimeouts {
+    type Error = String;
+    fn try_from(raw: RawClientTimeouts) -> Result<Self, Self::Error> {
+        for (name, value) in [
+            ("request_head_ms", raw.request_head_ms),
+            ("idle_ms", raw.idle_ms),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{name} must be greater than 0: 0"));
+            }
+        }
+        Ok(ClientTimeouts {
+            request_head: raw.request_head_ms,
+            idle: raw.idle_ms,
+        })
+    }
+}
+
+impl From<ClientTimeouts> for RawClientTimeouts {
+    fn from(t: ClientTimeouts) -> Self {
+        RawClientTimeouts {
+            request_head_ms: t.request_head,
+            idle_ms: t.idle,
+        }
+    }
 }
 
 /// What a listener speaks.
@@ -536,6 +605,8 @@ struct RawListener {
     decision_header: Option<HeaderName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     transparent: Option<Transparent>,
+    #[serde(default)]
+    timeouts: ClientTimeouts,
 }
 
 fn default_max_connections() -> NonZeroU32 {
@@ -607,6 +678,7 @@ impl TryFrom<RawListener> for ListenerConfig {
             max_connections: raw.max_connections,
             kind,
             transparent: raw.transparent,
+            timeouts: raw.timeouts,
         })
     }
 }
@@ -624,6 +696,7 @@ impl From<ListenerConfig> for RawListener {
             access_log: AccessLog::Off,
             decision_header: None,
             transparent: l.transparent,
+            timeouts: l.timeouts,
         };
         if let ListenerKind::Http(h) = l.kind {
             raw.tlv_headers = h.tlv_headers;

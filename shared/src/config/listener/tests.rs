@@ -16,6 +16,18 @@ fn http_listener_with_defaults() {
     assert_eq!(l.kind.protocol(), ListenerProtocol::Http);
     assert_eq!(up.connect_timeout, Duration::from_secs(2));
     assert_eq!(up.proxy_protocol.version, SendVersion::None);
+    assert_eq!(l.timeouts.request_head, Duration::from_secs(30));
+    assert_eq!(l.timeouts.idle, Duration::from_secs(60));
+}
+
+#[test]
+fn client_timeouts_are_milliseconds_and_keep_their_defaults() {
+    let l = parse(
+        r#"{"address": "127.0.0.1:0", "protocol": "echo", "timeouts": {"request_head_ms": 1500}}"#,
+    )
+    .expect("valid");
+    assert_eq!(l.timeouts.request_head, Duration::from_millis(1500));
+    assert_eq!(l.timeouts.idle, Duration::from_secs(60));
 }
 
 #[test]
@@ -79,6 +91,18 @@ fn errors_carry_the_field_path_and_the_bad_value() {
         (
             r#"{"address": "127.0.0.1:0", "protocol": "tcp", "upstream": {"address": "127.0.0.1:1", "proxy_protocol": {"version": "v1", "add_tlvs": [{"tlv": 2, "value": "a"}]}}}"#,
             r#"upstream TLVs need upstream.proxy_protocol.version "v2""#,
+        ),
+        (
+            r#"{"address": "127.0.0.1:0", "protocol": "echo", "timeouts": {"idle_ms": 0}}"#,
+            "timeouts: idle_ms must be greater than 0: 0",
+        ),
+        (
+            r#"{"address": "127.0.0.1:0", "protocol": "echo", "timeouts": {"request_head_ms": "30s"}}"#,
+            "timeouts.request_head_ms: invalid type: string \"30s\"",
+        ),
+        (
+            r#"{"address": "127.0.0.1:0", "protocol": "echo", "timeouts": {"head_ms": 1}}"#,
+            "timeouts.head_ms: unknown field `head_ms`",
         ),
         (
             r#"{"address": "127.0.0.1:0", "protocol": "echo", "bogus": 1}"#,
