@@ -16,13 +16,6 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
         && a_tail.iter().zip(b_tail).all(|(x, y)| x == y)
 }
 
-/// Whether header name `name` is `lower` (a lower-case name), ignoring ASCII case. Envoy hands the
-/// filter lower-cased names, so the word-at-a-time exact comparison decides for every name it sends;
-/// the byte-by-byte case-insensitive one runs only for a name of the same length that differs.
-pub(crate) fn is_name(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && (same(name, lower) || name.eq_ignore_ascii_case(lower))
-}
-
 /// An 8-byte chunk as one word (`chunks_exact(8)` only yields 8-byte chunks).
 fn word(chunk: &[u8]) -> u64 {
     <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes)
@@ -49,13 +42,5 @@ mod tests {
                 assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
             }
         }
-    }
-
-    #[test]
-    fn names_ignore_ascii_case() {
-        assert!(is_name(b"x-forwarded-for", b"x-forwarded-for"));
-        assert!(is_name(b"X-Forwarded-For", b"x-forwarded-for"));
-        assert!(!is_name(b"accept-encoding", b"x-forwarded-for"));
-        assert!(!is_name(b"x-forwarded-fo", b"x-forwarded-for"));
     }
 }

@@ -8,7 +8,7 @@
 //! joined in order. So the position kept is the last line's, and only that line is cut — the same
 //! answer for both shapes, as the shared core gives.
 
-use crate::bytes::is_name;
+use trueip::forwarded::name_is;
 
 /// Positions of Envoy's own lines in a request's header list.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,18 +21,19 @@ pub(crate) struct EnvoyLines {
     pub(crate) external_count: usize,
 }
 
-const XFF: &[u8] = b"x-forwarded-for";
+/// The name Envoy appends to, lowercase (the rewrite plan names it the same way).
+pub(crate) const XFF: &str = "x-forwarded-for";
 
 impl EnvoyLines {
-    /// One pass over `lines` (see [`is_name`] for the cost of each comparison).
+    /// One pass over `lines` (names compared eight bytes at a time by the core's [`name_is`]).
     pub(crate) fn find(lines: &[(&[u8], &[u8])]) -> EnvoyLines {
         let external = crate::external_address::ENVOY_EXTERNAL_ADDRESS;
         let mut found = EnvoyLines::default();
         for (i, (name, _)) in lines.iter().enumerate() {
-            if is_name(name, XFF) {
+            if name_is(name, XFF) {
                 found.xff = Some(i);
                 found.xff_count += 1;
-            } else if is_name(name, external) {
+            } else if name_is(name, external) {
                 found.external.get_or_insert(i);
                 found.external_count += 1;
             }

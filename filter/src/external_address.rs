@@ -5,7 +5,7 @@
 /// on every external request to the address it decided (`source.address`), overwriting whatever the
 /// client sent; an internal request (its peer the only, internal, X-Forwarded-For entry) passes through
 /// untouched.
-pub(crate) const ENVOY_EXTERNAL_ADDRESS: &[u8] = b"x-envoy-external-address";
+pub(crate) const ENVOY_EXTERNAL_ADDRESS: &str = "x-envoy-external-address";
 
 /// Gateway mode: whether the request's only `x-envoy-external-address` line, `value`, is Envoy's own —
 /// exactly the address of `source.address` (`source_ip`, the same text Envoy renders for both).

@@ -7,13 +7,14 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use trueip::access::Access;
 use trueip::config::envoy::EnvoyMode;
+use trueip::forwarded::name_is;
 use trueip::{PeerAddr, Request, Resolver};
 
-use crate::envoy_lines::{self, EnvoyLines};
+use crate::envoy_lines::{self, EnvoyLines, XFF};
 use crate::hostcalls::{self, LogLevel, MapType};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::{bytes, envoy_append, external_address, pairs, peer, summary};
+use crate::{envoy_append, external_address, pairs, peer, summary};
 
 /// One stream.
 pub(crate) struct Http {
@@ -188,17 +189,16 @@ impl Http {
         // When Envoy's own X-Forwarded-For already lists what the plan sets, the header is left as it is,
         // removal included (the plan's removals come before its values; see `envoy_append`). Names are
         // matched ignoring case in both loops, so a removal can never run while its value is skipped.
-        const XFF: &[u8] = b"x-forwarded-for";
         let xff_set = plan
             .set
             .iter()
-            .position(|(name, _)| bytes::is_name(name.as_bytes(), XFF));
+            .position(|(name, _)| name_is(name.as_bytes(), XFF));
         let envoy_xff_kept = match (held_xff, xff_set.and_then(|i| plan.set.get(i))) {
             (Some(held), Some((_, value))) => envoy_append::same_list(held, value.as_bytes()),
             _ => false,
         };
         for name in &plan.remove {
-            if envoy_xff_kept && bytes::is_name(name.as_bytes(), XFF) {
+            if envoy_xff_kept && name_is(name.as_bytes(), XFF) {
                 continue;
             }
             if hostcalls::remove_header(MapType::RequestHeaders, name.as_bytes()).is_err() {
