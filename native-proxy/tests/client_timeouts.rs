@@ -183,13 +183,7 @@ async fn an_h2c_client_that_keeps_sending_outlives_the_idle_bound_then_is_closed
     let addr = srv.addr("echo");
     let mut stream = connect(addr).await;
     stream.write_all(&proxy_header()).await.expect("write");
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2 handshake");
-    let conn = tokio::spawn(conn);
+    let (mut send, conn) = h2_client(stream).await;
     // Six requests, a pause well inside the bound after each: about twice the bound in all.
     for _ in 0..6 {
         let req = http::Request::builder()
@@ -198,14 +192,7 @@ async fn an_h2c_client_that_keeps_sending_outlives_the_idle_bound_then_is_closed
             .expect("request");
         let resp = send.send_request(req).await.expect("h2 response");
         assert_eq!(resp.status(), 200);
-        let body = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .expect("body")
-            .to_bytes();
-        assert_eq!(
-            json(&String::from_utf8_lossy(&body))["origin"],
-            "198.51.100.7"
-        );
+        assert_eq!(json(&body_text(resp).await)["origin"], "198.51.100.7");
         tokio::time::sleep(SHORT).await;
     }
     assert_eq!(srv.metric(&timeouts_metric("h2_idle")), 0.0);

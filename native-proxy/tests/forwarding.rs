@@ -121,13 +121,7 @@ async fn hop_by_hop_headers_are_not_forwarded_and_connection_cannot_strip_ours()
 async fn h2c_prior_knowledge_is_served_and_forwarded() {
     let (echo, edge) = start_chain(|e| edge(e, TRUST_LOOPBACK, "")).await;
     let stream = connect(edge.addr("edge")).await;
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .expect("h2 handshake");
-    tokio::spawn(conn);
+    let (mut send, _conn) = h2_client(stream).await;
     let req = http::Request::builder()
         .uri(format!("http://{}/h2", edge.addr("edge")))
         .header("x-forwarded-for", "203.0.113.77")
@@ -135,11 +129,7 @@ async fn h2c_prior_knowledge_is_served_and_forwarded() {
         .expect("request");
     let resp = send.send_request(req).await.expect("h2 response");
     assert_eq!(resp.status(), 200);
-    let body = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .expect("body")
-        .to_bytes();
-    let doc = json(&String::from_utf8_lossy(&body));
+    let doc = json(&body_text(resp).await);
     assert_eq!(doc["headers"]["x-real-ip"][0], "203.0.113.77", "{doc}");
     // The upstream got an HTTP/1.1 request with a Host header taken from :authority.
     assert_eq!(doc["version"], "HTTP/1.1", "{doc}");

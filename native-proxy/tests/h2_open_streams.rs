@@ -110,13 +110,7 @@ const H2_IDLE: &str = r#"trueip_client_timeouts_total{listener="edge",kind="h2_i
 async fn a_slow_upload_and_a_slow_download_outlive_the_idle_bound_then_it_closes() {
     let srv = start(&edge(slow_upstream().await)).await;
     let addr = srv.addr("edge");
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(connect(addr).await),
-    )
-    .await
-    .expect("h2 handshake");
-    let conn = tokio::spawn(conn);
+    let (mut send, conn) = h2_client(connect(addr).await).await;
     let want = slow_body_bytes();
 
     // One at a time, so each is the connection's only open stream while it lasts.

@@ -85,13 +85,7 @@ async fn a_panicking_request_closes_only_its_connection() {
 async fn a_panicking_h2_request_resets_only_its_stream() {
     let (echo, srv) = start_chain(edge).await;
     let addr = srv.addr("edge");
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(connect(addr).await),
-    )
-    .await
-    .expect("h2 handshake");
-    tokio::spawn(conn);
+    let (mut send, _conn) = h2_client(connect(addr).await).await;
     let request = |panic: bool| {
         let mut b = http::Request::builder().uri(format!("http://{addr}/ip"));
         if panic {

@@ -253,3 +253,34 @@ pub async fn start_chain(
     let edge = start(&policy_and_listeners(echo.addr("echo"))).await;
     (echo, edge)
 }
+
+/// An HTTP/2 client connection (prior knowledge, as h2c clients speak) over `stream`, which may already
+/// carry a PROXY header; the connection is driven by a task of its own, whose handle ends when it closes.
+pub async fn h2_client<B>(
+    stream: TcpStream,
+) -> (
+    hyper::client::conn::http2::SendRequest<B>,
+    JoinHandle<hyper::Result<()>>,
+)
+where
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    (send, tokio::spawn(conn))
+}
+
+/// A response's whole body as text (invalid UTF-8 replaced).
+pub async fn body_text(resp: http::Response<hyper::body::Incoming>) -> String {
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}
